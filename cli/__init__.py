@@ -1,0 +1,1 @@
+"""The portintel command line: thin Typer commands over `core.pipeline`."""

@@ -1,0 +1,1 @@
+"""Provider connectors: one folder each, registered in `connectors.registry`."""

@@ -1,0 +1,106 @@
+"""What a connector is, and what it receives.
+
+A connector is one folder under `connectors/`: its spec (env vars, base URL, rate limit,
+cache TTL), its provider response models, a `collect` that only does I/O and paging, and
+a pure `normalize(raw) -> list[Observation]`. It reads no globals: everything it may use
+comes in its `ConnectorContext`.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any, ClassVar
+
+from core.cache import ResponseCache, cache_key
+from core.credits import Budget, CostEstimate
+from core.http import SourceHttp
+from core.models import Frozen, Observation, RawRecord
+
+
+@dataclass(frozen=True)
+class ConnectorSpec:
+    """A connector's fixed facts, declared in its own folder."""
+
+    name: str
+    default_url: str
+    url_env: str  # PORTINTEL_<NAME>_URL: emulators, proxies and mirrors
+    key_env: tuple[str, ...] = ()  # env vars of its credentials, in order; () = keyless
+    rate: float = 1.0  # requests per `per` seconds, as the provider documents
+    per: float = 1.0
+    cache_ttl: float = 24 * 3600.0
+    weak: bool = False  # its claims alone are weak evidence
+    search_threshold: int = 16  # networks with more addresses are searched, not looked up
+
+
+class Account(Frozen):
+    """What `portintel sources` shows of an account. Never the key."""
+
+    plan: str | None = None
+    credits_left: float | None = None
+    detail: str = ""
+
+
+@dataclass(frozen=True)
+class Job:
+    """The targets one source is asked about."""
+
+    ips: Sequence[str]  # single addresses: host lookups
+    networks: Sequence[str] = ()  # CIDR blocks above the spec's search_threshold
+
+
+@dataclass
+class ConnectorContext:
+    """Everything a connector may use; built by the pipeline, or by a test."""
+
+    spec: ConnectorSpec
+    http: SourceHttp
+    budget: Budget
+    base_url: str
+    credentials: tuple[str, ...] = ()  # values of spec.key_env, in order
+    cache: ResponseCache | None = None
+    settings: dict[str, Any] = field(default_factory=dict)  # the [sources.NAME] table
+
+    async def cached(
+        self, call: str, params: dict[str, Any], fetch: Callable[[], Awaitable[Any]]
+    ) -> tuple[Any, bool]:
+        """`fetch()`'s result, from the cache when fresh. Returns (value, was_cached).
+
+        `params` must not contain credentials: they identify the query, not the caller.
+        """
+        key = cache_key(self.spec.name, call, params)
+        if self.cache is not None:
+            hit = self.cache.get(key)
+            if hit is not None:
+                return hit, True
+        value = await fetch()
+        if self.cache is not None:
+            self.cache.set(key, value, self.spec.cache_ttl)
+        return value, False
+
+
+class Connector(ABC):
+    """One provider. Subclasses set `spec` and implement the four methods."""
+
+    spec: ClassVar[ConnectorSpec]
+
+    def __init__(self, ctx: ConnectorContext) -> None:
+        self.ctx = ctx
+
+    @abstractmethod
+    def estimate(self, job: Job) -> CostEstimate:
+        """What `collect(job)` would send and cost, without sending anything."""
+
+    @abstractmethod
+    def collect(self, job: Job) -> AsyncIterator[RawRecord]:
+        """Fetch the raw records for a job, paging as needed. I/O only."""
+
+    @abstractmethod
+    async def account(self) -> Account:
+        """Plan and remaining credits, where the API reports them."""
+
+    @staticmethod
+    @abstractmethod
+    def normalize(raw: RawRecord) -> list[Observation]:
+        """Map one raw record onto observations. Pure: no I/O, no clock, no globals."""

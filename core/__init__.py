@@ -1,0 +1,1 @@
+"""portintel's provider-agnostic engine. Imports nothing from `connectors` or `cli`."""

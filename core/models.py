@@ -1,0 +1,242 @@
+"""portintel's own data types: what every stage of the pipeline passes to the next.
+
+An `Endpoint` (ip, port, transport) is the key everything merges on. An `Observation` is
+one source's claim about one endpoint at one time; a `Service` is the reconciled belief
+about that endpoint built from every observation of it. Provider response models live in
+their connectors and use `extra="ignore"`; ours forbid unknown fields so a typo is an error.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from datetime import UTC, datetime
+from enum import StrEnum
+from typing import Annotated, Any
+
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field
+
+BANNER_CAP = 2048
+"""Banners are capped before they are stored: hostile services send endless ones."""
+
+
+def _canonical_ip(value: str) -> str:
+    return ipaddress.ip_address(value.strip()).compressed
+
+
+def _utc(value: datetime) -> datetime:
+    # Providers omit the zone (Shodan, Criminal IP): their times are UTC by convention.
+    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+IpStr = Annotated[str, AfterValidator(_canonical_ip)]
+UtcDatetime = Annotated[datetime, AfterValidator(_utc)]
+
+
+class Frozen(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class Transport(StrEnum):
+    TCP = "tcp"
+    UDP = "udp"
+
+
+class Kind(StrEnum):
+    """How a source came to its claim."""
+
+    PASSIVE = "passive"  # an internet scanner's database
+    ACTIVE = "active"  # our own probe
+    IMPORTED = "imported"  # a third-party findings file
+
+
+class Evidence(StrEnum):
+    """How much a claim is worth on its own.
+
+    InternetDB gives ports without transport or time: a hint, not a sighting.
+    """
+
+    STRONG = "strong"
+    WEAK = "weak"
+
+
+class PortState(StrEnum):
+    OPEN = "open"
+    CLOSED = "closed"
+    FILTERED = "filtered"
+    OPEN_FILTERED = "open|filtered"
+
+
+class Status(StrEnum):
+    """Reconciliation status of an endpoint (ARCHITECTURE.md)."""
+
+    CONFIRMED = "confirmed"
+    ACTIVE_ONLY = "active-only"
+    REFUTED = "refuted"
+    UNVERIFIED = "unverified"
+    CDN_EDGE = "cdn-edge"
+    CONFLICT = "conflict"
+    OUT_OF_SCOPE = "out-of-scope"
+
+
+class Colour(StrEnum):
+    GREEN = "green"
+    YELLOW = "yellow"
+    RED = "red"
+
+
+class Endpoint(Frozen):
+    ip: IpStr
+    port: int = Field(ge=0, le=65535)
+    transport: Transport = Transport.TCP
+
+    def __str__(self) -> str:
+        host = f"[{self.ip}]" if ":" in self.ip else self.ip
+        return f"{host}:{self.port}/{self.transport}"
+
+    @property
+    def sort_key(self) -> tuple[int, int, int, str]:
+        addr = ipaddress.ip_address(self.ip)
+        return (addr.version, int(addr), self.port, self.transport.value)
+
+
+class Vuln(Frozen):
+    cve: str
+    cvss: float | None = None
+
+
+class CertSummary(Frozen):
+    subject: str | None = None
+    issuer: str | None = None
+    sans: tuple[str, ...] = ()
+    not_before: UtcDatetime | None = None
+    not_after: UtcDatetime | None = None
+    key_type: str | None = None
+    key_bits: int | None = None
+    sha256: str | None = None
+    self_signed: bool | None = None
+
+
+class TlsSummary(Frozen):
+    """What a single handshake (a provider's, or our first probe's) showed."""
+
+    versions: tuple[str, ...] = ()  # versions known to be accepted
+    cipher: str | None = None  # negotiated suite, IANA name where known
+    cert: CertSummary | None = None
+
+
+class Observation(Frozen):
+    """One claim by one source about one endpoint at one time."""
+
+    endpoint: Endpoint
+    source: str  # shodan, censys, netlas, internetdb, verifier, import:nmap, ...
+    kind: Kind
+    evidence: Evidence = Evidence.STRONG
+    state: PortState = PortState.OPEN
+    observed_at: UtcDatetime | None = None  # when the source saw it (None: it does not say)
+    fetched_at: UtcDatetime  # when we got the claim
+    service: str | None = None  # canonical service name (core.naming)
+    product: str | None = None
+    version: str | None = None
+    cpes: tuple[str, ...] = ()
+    banner: str | None = Field(default=None, max_length=BANNER_CAP)
+    http_server: str | None = None
+    http_title: str | None = None
+    http_status: int | None = None
+    tls: TlsSummary | None = None
+    vulns: tuple[Vuln, ...] = ()
+    hostnames: tuple[str, ...] = ()
+    tags: tuple[str, ...] = ()  # cdn, honeypot, cloud, waf:<name>, ...
+    org: str | None = None
+    asn: str | None = None
+    raw_id: int | None = None  # the stored raw payload this came from
+
+    @property
+    def seen_at(self) -> datetime:
+        """The best time we have for this claim: the source's, else ours."""
+        return self.observed_at or self.fetched_at
+
+
+class SourceSeen(Frozen):
+    source: str
+    first_seen: UtcDatetime
+    last_seen: UtcDatetime
+    state: PortState  # what this source said most recently
+
+
+class Conflict(Frozen):
+    field: str  # service, product or version
+    values: dict[str, str]  # source -> the value it claims
+
+
+class Service(Frozen):
+    """The reconciled belief about one endpoint."""
+
+    endpoint: Endpoint
+    state: PortState
+    status: Status
+    service: str | None = None
+    product: str | None = None
+    version: str | None = None
+    chosen_from: str | None = None  # the source whose service/product/version won
+    cpes: tuple[str, ...] = ()
+    conflicts: tuple[Conflict, ...] = ()
+    first_seen: UtcDatetime
+    last_seen: UtcDatetime
+    per_source: tuple[SourceSeen, ...] = ()
+    hostnames: tuple[str, ...] = ()
+    vulns: tuple[Vuln, ...] = ()
+    tags: tuple[str, ...] = ()
+    org: str | None = None
+    http_title: str | None = None
+    banner: str | None = None
+    tls: TlsSummary | None = None
+    colour: Colour | None = None
+
+    @property
+    def sources(self) -> tuple[str, ...]:
+        return tuple(s.source for s in self.per_source)
+
+
+class RunStatus(StrEnum):
+    RUNNING = "running"
+    OK = "ok"
+    PARTIAL = "partial"  # some source failed, the others completed
+    FAILED = "failed"
+    INTERRUPTED = "interrupted"
+    SKIPPED = "skipped"  # not configured (no key)
+
+
+class SourceRun(Frozen):
+    """What one source was asked in a run and how it went."""
+
+    source: str
+    status: RunStatus
+    requests: int = 0
+    records: int = 0
+    observations: int = 0
+    credits_spent: float = 0
+    errors: tuple[str, ...] = ()
+
+
+class Run(Frozen):
+    id: int
+    started_at: UtcDatetime
+    finished_at: UtcDatetime | None = None
+    command: str
+    targets: tuple[str, ...] = ()
+    status: RunStatus = RunStatus.RUNNING
+    sources: tuple[SourceRun, ...] = ()
+
+
+class RawRecord(Frozen):
+    """A provider payload as received: stored so a better normalizer can re-run for free."""
+
+    source: str
+    endpoint_kind: str  # which API call: host, search, ...
+    query: str  # the ip or query asked (never a key)
+    fetched_at: UtcDatetime
+    payload: Any
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
