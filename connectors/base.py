@@ -9,7 +9,7 @@ comes in its `ConnectorContext`.
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
@@ -17,6 +17,9 @@ from core.cache import ResponseCache, cache_key
 from core.credits import Budget, CostEstimate
 from core.http import SourceHttp
 from core.models import Frozen, Observation, RawRecord
+from core.targets import Job
+
+__all__ = ["Account", "Connector", "ConnectorContext", "ConnectorSpec", "Job"]
 
 
 @dataclass(frozen=True)
@@ -40,14 +43,6 @@ class Account(Frozen):
     plan: str | None = None
     credits_left: float | None = None
     detail: str = ""
-
-
-@dataclass(frozen=True)
-class Job:
-    """The targets one source is asked about."""
-
-    ips: Sequence[str]  # single addresses: host lookups
-    networks: Sequence[str] = ()  # CIDR blocks above the spec's search_threshold
 
 
 @dataclass
