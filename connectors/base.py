@@ -83,6 +83,23 @@ class Connector(ABC):
     def __init__(self, ctx: ConnectorContext) -> None:
         self.ctx = ctx
 
+    # What core.pipeline reads of a source (its PassiveSource protocol).
+    @property
+    def name(self) -> str:
+        return self.spec.name
+
+    @property
+    def search_threshold(self) -> int:
+        return self.spec.search_threshold
+
+    @property
+    def credits_spent(self) -> float:
+        return self.ctx.budget.spent
+
+    @property
+    def requests_sent(self) -> int:
+        return self.ctx.http.requests
+
     @abstractmethod
     def estimate(self, job: Job) -> CostEstimate:
         """What `collect(job)` would send and cost, without sending anything."""

@@ -1,0 +1,1 @@
+"""Views and exporters over reconciled services."""
