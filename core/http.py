@@ -9,6 +9,7 @@ are translated into the `core.errors` tree here, keeping the cause.
 from __future__ import annotations
 
 import email.utils
+import random
 import time
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
@@ -17,7 +18,6 @@ from typing import Any, TypeVar
 import httpx
 from aiolimiter import AsyncLimiter
 from tenacity import AsyncRetrying, RetryCallState, retry_if_exception_type, stop_after_attempt
-from tenacity.wait import wait_exponential_jitter
 
 from core.errors import (
     TRANSIENT,
@@ -85,13 +85,13 @@ def default_classify(source: str, response: httpx.Response) -> SourceError:
 
 
 def _wait(policy: RetryPolicy) -> Callable[[RetryCallState], float]:
-    backoff = wait_exponential_jitter(initial=policy.base_wait, max=policy.max_retry_after)
-
     def wait(state: RetryCallState) -> float:
         exc = state.outcome.exception() if state.outcome else None
         if isinstance(exc, RateLimited) and exc.retry_after is not None:
             return exc.retry_after
-        return float(backoff(state))
+        # Exponential backoff with full jitter, capped.
+        ceiling = min(policy.max_retry_after, policy.base_wait * 2 ** (state.attempt_number - 1))
+        return random.uniform(0, ceiling)
 
     return wait
 

@@ -248,34 +248,32 @@ async def _resolve(
     hostnames: Sequence[Entry], resolver: Resolver, skip_bad: bool, parsed: Parsed
 ) -> dict[str, list[str]]:
     names: dict[str, list[str]] = {}
+    failures: list[tuple[Entry, str]] = []
+    limit = asyncio.Semaphore(32)
 
     async def one(entry: Entry) -> None:
-        try:
-            addresses = await asyncio.wait_for(resolver(entry.value), timeout=10)
-        except (OSError, TimeoutError) as exc:
-            reason = f"hostname does not resolve ({exc or 'timed out'})"
-            if not skip_bad:
-                raise InputError(
-                    f"{entry.value!r}: {reason}. Fix it, or pass --skip-bad to go on without it",
-                    file=entry.file,
-                    line=entry.line,
-                ) from None
-            parsed.skipped.append(Skipped(entry, reason))
-            return
+        async with limit:
+            try:
+                addresses = await asyncio.wait_for(resolver(entry.value), timeout=10)
+            except (OSError, TimeoutError) as exc:
+                failures.append((entry, f"hostname does not resolve ({exc or 'timed out'})"))
+                return
         for address in addresses:
             canonical = ipaddress.ip_address(address).compressed
             names.setdefault(canonical, []).append(entry.value.rstrip(".").lower())
             parsed.networks.append(ipaddress.ip_network(canonical))
 
-    limit = asyncio.Semaphore(32)
-
-    async def bounded(entry: Entry) -> None:
-        async with limit:
-            await one(entry)
-
     async with asyncio.TaskGroup() as group:
         for entry in hostnames:
-            group.create_task(bounded(entry))
+            group.create_task(one(entry))
+    for entry, reason in failures:
+        if not skip_bad:
+            raise InputError(
+                f"{entry.value!r}: {reason}. Fix it, or pass --skip-bad to go on without it",
+                file=entry.file,
+                line=entry.line,
+            )
+        parsed.skipped.append(Skipped(entry, reason))
     return names
 
 
