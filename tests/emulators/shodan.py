@@ -19,6 +19,8 @@ from __future__ import annotations
 
 import ipaddress
 import math
+import sys
+from http.server import ThreadingHTTPServer
 from typing import Any
 
 from tests.emulators.base import Emulator, Reply, Request
@@ -46,6 +48,19 @@ BAD_GATEWAY_HTML = (
 )
 
 
+def quiet_disconnects(server: ThreadingHTTPServer) -> None:
+    """Drop the traceback socketserver prints when a client hung up before the answer (a
+    "slow" fault outliving the client's timeout); every other handler error still prints."""
+    default = server.handle_error
+
+    def handle_error(request: Any, client_address: Any) -> None:
+        if isinstance(sys.exc_info()[1], (BrokenPipeError, ConnectionResetError)):
+            return
+        default(request, client_address)
+
+    server.handle_error = handle_error  # type: ignore[method-assign]
+
+
 class ShodanEmulator(Emulator):
     name = "shodan"
 
@@ -56,6 +71,12 @@ class ShodanEmulator(Emulator):
         self.query_credits = 0
         self._corpus: list[dict[str, Any]] = self.fixture("search", "corpus.json")
         self.reset()
+
+    def start(self) -> ShodanEmulator:
+        super().start()
+        assert self._server is not None
+        quiet_disconnects(self._server)
+        return self
 
     def reset(self) -> None:
         """Back to a fresh state, so one server can serve many tests (start/stop is slow)."""
