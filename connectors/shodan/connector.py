@@ -16,7 +16,7 @@ from typing import Any
 import shodan
 from pydantic import ValidationError
 
-from connectors.base import Account, Connector, ConnectorSpec, Job
+from connectors.base import Account, Connector, ConnectorContext, ConnectorSpec, Job
 from connectors.shodan.models import ApiInfo, SearchEnvelope
 from connectors.shodan.normalize import normalize as normalize_record
 from connectors.shodan.sdk import SdkSession, is_no_data, translate
@@ -49,9 +49,9 @@ class ShodanConnector(Connector):
 
     normalize = staticmethod(normalize_record)
 
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        self._sdk: Any = None
+    def __init__(self, ctx: ConnectorContext) -> None:
+        super().__init__(ctx)
+        self._sdk: Any = None  # built on first use: a missing key fails the run, not __init__
         self._session: SdkSession | None = None
 
     # -- planning --------------------------------------------------------------------------
