@@ -21,9 +21,11 @@ Faults: ``429`` (problem+json, `Retry-After: retry_after`), ``500``, ``bad_key``
 from __future__ import annotations
 
 import base64
+import contextlib
 import ipaddress
 import re
 from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from typing import Any
 
@@ -66,6 +68,11 @@ class CensysEmulator(Emulator):
         self.org_id = ORG_ID
         self.retry_after = "0"
         self.slow_seconds = 2.0
+
+    def _handle(self, handler: BaseHTTPRequestHandler) -> None:
+        # The client may give up first (a "slow" fault outliving its timeout): nobody to answer.
+        with contextlib.suppress(BrokenPipeError, ConnectionResetError):
+            super()._handle(handler)
 
     # -- faults --------------------------------------------------------------------------
     def fault(self, name: str, req: Request) -> Reply:
