@@ -13,8 +13,11 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
+import httpx
+
 from core.cache import ResponseCache, cache_key
 from core.credits import Budget, CostEstimate
+from core.errors import SourceError
 from core.http import SourceHttp
 from core.models import Frozen, Observation, RawRecord
 from core.targets import Job
@@ -82,6 +85,12 @@ class Connector(ABC):
 
     def __init__(self, ctx: ConnectorContext) -> None:
         self.ctx = ctx
+        ctx.http.classify = self.classify
+
+    def classify(self, response: httpx.Response) -> SourceError | None:
+        """The provider's own reading of an error response; None keeps the shared defaults
+        (429 -> RateLimited, 5xx -> SourceUnavailable, 401/403 -> AuthError, ...)."""
+        return None
 
     # What core.pipeline reads of a source (its PassiveSource protocol).
     @property

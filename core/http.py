@@ -138,7 +138,7 @@ class SourceHttp:
         self.client = client
         self.limiter = limiter
         self.policy = policy or RetryPolicy()
-        self._classify = classify
+        self.classify = classify  # the provider's own reading of error bodies
         self.requests = 0  # sent over the wire, retries included
 
     async def _once(
@@ -163,7 +163,7 @@ class SourceHttp:
                 ) from exc
         if response.is_success:
             return response
-        error = self._classify(response) if self._classify else None
+        error = self.classify(response) if self.classify else None
         raise error or default_classify(self.source, response)
 
     async def request(

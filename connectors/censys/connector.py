@@ -22,7 +22,6 @@ from connectors.censys import models as m
 from connectors.censys.normalize import normalize as normalize_record
 from core.credits import CostEstimate
 from core.errors import AuthError, QuotaError, SourceError
-from core.http import SourceHttp
 from core.models import Observation, RawRecord, utcnow
 
 log = logging.getLogger(__name__)
@@ -59,7 +58,7 @@ def _problem_text(response: httpx.Response) -> str:
     return text[:200]
 
 
-def classify(response: httpx.Response) -> SourceError | None:
+def read_error(response: httpx.Response) -> SourceError | None:
     """Censys's error answers; None leaves 429 and 5xx to the shared defaults."""
     status = response.status_code
     text = _problem_text(response)
@@ -106,14 +105,12 @@ class CensysConnector(Connector):
 
     def __init__(self, ctx: ConnectorContext) -> None:
         super().__init__(ctx)
-        # The shared client, limiter and retry policy stay; only the reading of error
-        # bodies is Censys's own (a 404 is "no data", a 422 can mean "no credits").
-        ctx.http = SourceHttp(
-            ctx.http.source, ctx.http.client, ctx.http.limiter, ctx.http.policy, classify
-        )
         creds = (*ctx.credentials, "", "")
         self._token = creds[0]
         self._org = creds[1].strip()
+
+    def classify(self, response: httpx.Response) -> SourceError | None:
+        return read_error(response)
 
     @staticmethod
     def normalize(raw: RawRecord) -> list[Observation]:

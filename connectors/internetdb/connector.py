@@ -17,7 +17,6 @@ from connectors.base import Account, Connector, ConnectorContext, ConnectorSpec,
 from connectors.internetdb.normalize import normalize as normalize_record
 from core.credits import CostEstimate
 from core.errors import SchemaError, ScopeError, SourceError
-from core.http import SourceHttp
 from core.models import RawRecord, utcnow
 from core.targets import MAX_ADDRESSES
 
@@ -49,15 +48,8 @@ class InternetDBConnector(Connector):
 
     def __init__(self, ctx: ConnectorContext) -> None:
         super().__init__(ctx)
-        # The pipeline hands every connector a generic SourceHttp; InternetDB's 404 needs its
-        # own reading, so the same client, limiter and policy are re-wrapped with it.
-        http = SourceHttp(
-            ctx.http.source, ctx.http.client, ctx.http.limiter, ctx.http.policy, self._classify
-        )
-        http.requests = ctx.http.requests
-        ctx.http = http
 
-    def _classify(self, response: httpx.Response) -> SourceError | None:
+    def classify(self, response: httpx.Response) -> SourceError | None:
         if response.status_code == 404:
             return _NoData(self.name, "no information available")
         return None  # the defaults: 429 -> RateLimited, 5xx -> SourceUnavailable, ...

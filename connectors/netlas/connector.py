@@ -18,7 +18,6 @@ from connectors.netlas import models as m
 from connectors.netlas.normalize import normalize as normalize_record
 from core.credits import CostEstimate
 from core.errors import AuthError, QuotaError, SourceError
-from core.http import SourceHttp
 from core.models import Observation, RawRecord, utcnow
 
 log = logging.getLogger(__name__)
@@ -44,7 +43,7 @@ def _error_text(response: httpx.Response) -> str:
     return "; ".join(dict.fromkeys(parts))[:200]
 
 
-def classify(response: httpx.Response) -> SourceError | None:
+def read_error(response: httpx.Response) -> SourceError | None:
     """Netlas's error answers; None leaves 429 and 5xx to the shared defaults.
 
     Netlas reports most refusals as 400 and tells them apart only by the message: a bad
@@ -90,11 +89,10 @@ class NetlasConnector(Connector):
 
     def __init__(self, ctx: ConnectorContext) -> None:
         super().__init__(ctx)
-        # Keep the shared client, limiter and retry policy; read error bodies the Netlas way.
-        ctx.http = SourceHttp(
-            ctx.http.source, ctx.http.client, ctx.http.limiter, ctx.http.policy, classify
-        )
         self._key = ctx.credentials[0] if ctx.credentials else ""
+
+    def classify(self, response: httpx.Response) -> SourceError | None:
+        return read_error(response)
 
     @staticmethod
     def normalize(raw: RawRecord) -> list[Observation]:

@@ -104,7 +104,7 @@ def test_non_json_body_is_a_schema_error() -> None:
 
 def test_a_connector_classifier_wins_over_the_defaults() -> None:
     http, seen = client_for([httpx.Response(400, json={"detail": "API key not found"})])
-    http._classify = lambda r: AuthError("demo", "key not found") if r.status_code == 400 else None
+    http.classify = lambda r: AuthError("demo", "key not found") if r.status_code == 400 else None
     with pytest.raises(AuthError):
         run(http, lambda h: h.get_json("/x"))
     assert len(seen) == 1
