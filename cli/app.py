@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import json
 import logging
 import sys
 from collections.abc import Callable, Iterator
@@ -319,6 +320,7 @@ def sources(
     check: Annotated[
         bool, typer.Option(help="Contact each configured source for its plan and credits")
     ] = True,
+    as_json: Annotated[bool, typer.Option("--json", help="JSON instead of a table")] = False,
 ) -> None:
     """Show each source: key configured (never the key), reachable, credits left."""
     chosen = select(state.settings)
@@ -343,16 +345,27 @@ def sources(
             tasks = [group.create_task(probe(cls, st)) for cls, st in chosen]
         return [t.result() for t in tasks]
 
-    rows = asyncio.run(run())
-    for (cls, st), (reachable, plan, credits, detail) in zip(chosen, rows, strict=True):
-        key = (
-            "keyless"
-            if st.keyless
-            else "configured"
-            if st.missing is None
-            else f"no ({st.missing})"
+    records = []
+    for (cls, st), (reachable, plan, credits, detail) in zip(
+        chosen, asyncio.run(run()), strict=True
+    ):
+        key = "keyless" if st.keyless else f"no ({st.missing})" if st.missing else "configured"
+        records.append(
+            {
+                "source": cls.spec.name,
+                "key": key,
+                "url": st.url,
+                "reachable": reachable,
+                "plan": plan,
+                "credits_left": credits,
+                "note": printable(detail),
+            }
         )
-        table.add_row(cls.spec.name, key, st.url, reachable, plan, credits, printable(detail))
+    if as_json:
+        typer.echo(json.dumps(records, indent=2))
+        return
+    for record in records:
+        table.add_row(*record.values())
     Console().print(table)
 
 
