@@ -1,0 +1,219 @@
+"""The fingerprinting engine against servers the tests start on 127.0.0.1 ports they bound."""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+
+import trustme
+
+from core.models import BANNER_CAP, Endpoint, Kind
+from core.verify.fingerprint import Fingerprint, fingerprint, identify_udp
+from tests.core.verify.fp_servers import FAST, read_request, run, serve, server_context
+
+HTML = b"<html><head><title>Example  Portal</title></head><body>hi</body></html>"
+
+
+async def http_nginx(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    await read_request(reader)
+    writer.write(b"HTTP/1.1 200 OK\r\nServer: nginx/1.22.1\r\nContent-Type: text/html\r\n\r\n")
+    writer.write(HTML)
+    await writer.drain()
+
+
+def probe(port: int, **kwargs: object) -> Fingerprint:
+    return run(fingerprint("127.0.0.1", port, options=FAST, **kwargs))  # type: ignore[arg-type]
+
+
+def outcome(fp: Fingerprint, name: str, tls: bool = False) -> str:
+    return next(p.outcome for p in fp.probes if p.probe == name and p.tls == tls)
+
+
+def test_http_server_header_status_and_title() -> None:
+    async def main() -> Fingerprint:
+        async with serve(http_nginx) as port:
+            return await fingerprint("127.0.0.1", port, options=FAST)
+
+    fp = run(main())
+    assert (fp.service, fp.product, fp.version) == ("http", "nginx", "1.22.1")
+    assert fp.cpe == "cpe:2.3:a:f5:nginx:1.22.1:*:*:*:*:*:*:*"
+    assert (fp.http_status, fp.http_server, fp.http_title) == (
+        200,
+        "nginx/1.22.1",
+        "Example Portal",
+    )
+    assert fp.evidence is not None
+    assert (fp.evidence.probe, fp.evidence.rule, fp.evidence.tls) == (
+        "http-get",
+        "http-nginx",
+        False,
+    )
+    assert "nginx/1.22.1" in fp.evidence.excerpt
+    assert fp.tls is None and not fp.tls_suspected
+
+
+def test_https_certificate_sni_and_the_service_inside_tls() -> None:
+    ca = trustme.CA()
+    seen: list[str] = []
+    ctx = server_context(ca, "www.example.com", "198.51.100.7", sni_seen=seen)
+
+    async def main() -> Fingerprint:
+        async with serve(http_nginx, tls=ctx) as port:
+            return await fingerprint(
+                "127.0.0.1", port, hostnames=["www.example.com", "example.net"], options=FAST
+            )
+
+    fp = run(main())
+    assert fp.tls is not None and fp.tls.cert is not None
+    assert fp.tls.cert.sans == ("www.example.com", "198.51.100.7")
+    assert fp.tls.cert.self_signed is False
+    assert fp.tls.versions == ("TLSv1.3",)
+    assert fp.tls.cipher is not None and fp.tls.cipher.startswith("TLS_")
+    assert fp.cert_expired is False
+    # SNI is the first hostname we were given, on every TLS connection we opened.
+    assert seen and set(seen) == {"www.example.com"}
+    assert (fp.service, fp.product, fp.version) == ("http", "nginx", "1.22.1")
+    assert fp.evidence is not None and fp.evidence.tls
+    assert fp.http_title == "Example Portal"
+    assert outcome(fp, "tls-handshake") == "ok"
+
+
+def test_imaps_greeting_is_read_on_the_detection_connection() -> None:
+    ctx = server_context(trustme.CA(), "imap.example.com")
+
+    async def dovecot(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        writer.write(b"* OK [CAPABILITY IMAP4rev1 AUTH=PLAIN] Dovecot (Debian) ready.\r\n")
+        await writer.drain()
+        await reader.read(1024)
+
+    async def main() -> Fingerprint:
+        async with serve(dovecot, tls=ctx) as port:
+            return await fingerprint("127.0.0.1", port, options=FAST)
+
+    fp = run(main())
+    assert (fp.service, fp.product, fp.version) == ("imap", "Dovecot", None)
+    assert fp.tls is not None
+    assert fp.evidence is not None and fp.evidence.tls
+    assert fp.banner is not None and fp.banner.startswith("* OK [CAPABILITY")
+
+
+def test_redis_on_an_unusual_port_is_found_by_its_own_probe() -> None:
+    asked: list[bytes] = []
+
+    async def redis(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        for _ in range(10):
+            line = await reader.readline()
+            if not line:
+                return
+            asked.append(line.split()[0] if line.split() else b"")
+            if line.startswith(b"PING"):
+                writer.write(b"+PONG\r\n")
+            elif line.startswith(b"INFO"):
+                writer.write(
+                    b"$44\r\n# Server\r\nredis_version:7.0.15\r\nredis_mode:standalone\r\n\r\n"
+                )
+            elif line.startswith(b"GET"):
+                writer.write(b"-ERR wrong number of arguments for 'get' command\r\n")
+            await writer.drain()
+
+    async def main() -> Fingerprint:
+        async with serve(redis) as port:
+            assert port != 6379
+            return await fingerprint("127.0.0.1", port, options=FAST)
+
+    fp = run(main())
+    assert (fp.service, fp.product, fp.version) == ("redis", "Redis", "7.0.15")
+    assert fp.evidence is not None and fp.evidence.probe == "redis"
+    assert b"PING" in asked
+
+
+def test_a_service_that_answers_only_its_own_protocol_is_found_in_the_second_wave() -> None:
+    async def memcached(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        for _ in range(20):
+            line = await reader.readline()
+            if not line:
+                return
+            if line == b"version\r\n":
+                writer.write(b"VERSION 1.6.18\r\n")
+                await writer.drain()
+
+    async def main() -> Fingerprint:
+        async with serve(memcached) as port:
+            return await fingerprint("127.0.0.1", port, options=FAST)
+
+    fp = run(main())
+    assert (fp.service, fp.product, fp.version) == ("memcached", "memcached", "1.6.18")
+
+
+def test_postgres_sslrequest_answer_names_postgresql_without_a_version() -> None:
+    async def postgres(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        data = await reader.readexactly(8)
+        if data == bytes.fromhex("0000000804d2162f"):
+            writer.write(b"N")
+            await writer.drain()
+        await reader.read(100)
+
+    async def main() -> Fingerprint:
+        async with serve(postgres) as port:
+            return await fingerprint("127.0.0.1", port, options=FAST)
+
+    fp = run(main())
+    assert (fp.service, fp.product, fp.version) == ("postgresql", "PostgreSQL", None)
+    assert fp.extra == "SSLRequest answered N"
+
+
+def test_a_greeting_decides_without_waiting_for_the_other_probes() -> None:
+    async def postfix(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        writer.write(b"220 mail.example.com ESMTP Postfix (Debian/GNU)\r\n")
+        await writer.drain()
+        await reader.read(1024)
+
+    async def main() -> Fingerprint:
+        async with serve(postfix) as port:
+            return await fingerprint("127.0.0.1", port, options=FAST)
+
+    fp = run(main())
+    assert (fp.service, fp.product) == ("smtp", "Postfix")
+    assert fp.evidence is not None and fp.evidence.rule == "smtp-postfix"
+    # The second wave never went out: the first answer was decisive.
+    assert not any(p.probe == "mongodb" for p in fp.probes)
+
+
+def test_a_closed_port_is_reported_not_raised() -> None:
+    with socket.socket() as holder:
+        holder.bind(("127.0.0.1", 0))  # bound, never listening: connections are refused
+        port = holder.getsockname()[1]
+        fp = probe(port)
+    assert fp.service is None and fp.banner is None
+    assert outcome(fp, "null") == "refused"
+
+
+def test_fingerprint_becomes_an_active_observation() -> None:
+    fp = Fingerprint(
+        service="http",
+        product="nginx",
+        version="1.22.1",
+        cpe="cpe:2.3:a:f5:nginx:1.22.1:*:*:*:*:*:*:*",
+        banner="x" * BANNER_CAP,
+        http_status=200,
+    )
+    obs = fp.to_observation(Endpoint(ip="192.0.2.10", port=8080), hostnames=["www.example.com"])
+    assert obs.source == "verifier" and obs.kind is Kind.ACTIVE
+    assert (obs.service, obs.product, obs.version, obs.http_status) == (
+        "http",
+        "nginx",
+        "1.22.1",
+        200,
+    )
+    assert obs.cpes == ("cpe:2.3:a:f5:nginx:1.22.1:*:*:*:*:*:*:*",)
+    assert obs.hostnames == ("www.example.com",)
+
+
+def test_identify_udp_names_replies_and_refuses_to_guess() -> None:
+    fp = identify_udp(11211, b"\x50\x49\x00\x00\x00\x01\x00\x00VERSION 1.6.21\r\n")
+    assert fp is not None
+    assert (fp.service, fp.product, fp.version) == ("memcached", "memcached", "1.6.21")
+    assert fp.evidence is not None and fp.evidence.rule == "memcached-version"
+    assert identify_udp(123, b"\x24" + bytes(47)) is not None
+    assert identify_udp(40000, b"\x24" + bytes(47)) is None  # an NTP shape off NTP's port
+    assert identify_udp(53, b"") is None
