@@ -229,11 +229,14 @@ class _Run:
 
     def _running(self, tls: bool) -> list[str]:
         # The detection connection counts in both modes: after the handshake it is the
-        # null probe inside TLS.
+        # null probe inside TLS. A job asking from its own `finally` is as good as done.
+        me = asyncio.current_task()
         return [
             key
             for key, task in self.tasks.items()
-            if not task.done() and (self.records[key].tls == tls or key == "tls-handshake")
+            if not task.done()
+            and task is not me
+            and (self.records[key].tls == tls or key == "tls-handshake")
         ]
 
     def _check_finished(self) -> None:
