@@ -50,71 +50,82 @@ def json_document(lines: Iterable[tuple[int, str]]) -> Iterator[tuple[int, Any]]
     Raises JsonError (not resumable) where the text stops being JSON: a document has no
     line boundaries to resynchronise on.
     """
-    parts: list[str] = []
-    size = 0
-    start = 0  # line number of the buffer's first character
-    next_try = 0  # buffer size at which decoding is worth another attempt
-    in_array: bool | None = None  # None until the first non-blank character is seen
+    doc = _Document()
     for number, text in lines:
-        if not parts:
-            start = number
-        parts.append(text)
-        size += len(text)
-        if size < next_try:
-            continue
-        buf = "".join(parts)
+        doc.add(number, text)
+        if doc.size >= doc.next_try:
+            yield from doc.drain(final=False)
+    yield from doc.drain(final=True)
+    if doc.in_array:
+        raise JsonError(
+            doc.last, "the JSON array is not closed (a truncated file?)", resumable=False
+        )
+
+
+class _Document:
+    """The unparsed tail of a JSON document and where it starts."""
+
+    def __init__(self) -> None:
+        self.parts: list[str] = []
+        self.size = 0
+        self.start = 0  # line number of the buffer's first character
+        self.last = 0  # the last line added
+        self.next_try = 0  # buffer size at which decoding is worth another attempt
+        self.in_array: bool | None = None  # None until the first non-blank character
+
+    def add(self, number: int, text: str) -> None:
+        if not self.parts:
+            self.start = number
+        self.parts.append(text)
+        self.size += len(text)
+        self.last = number
+
+    def _line(self, buf: str, pos: int) -> int:
+        return min(self.start + buf.count("\n", 0, pos), self.last)
+
+    def drain(self, *, final: bool) -> Iterator[tuple[int, Any]]:
+        buf = "".join(self.parts)
         pos = 0
         while True:
-            pos = _skip(buf, pos, in_array is True)
+            pos = _skip(buf, pos, self.in_array is True)
             if pos >= len(buf):
-                parts, size, next_try = [], 0, 0
-                break
-            if in_array is None:
-                in_array = buf[pos] == "["
-                if in_array:
+                self.parts, self.size, self.next_try = [], 0, 0
+                return
+            if self.in_array is None:
+                self.in_array = buf[pos] == "["
+                if self.in_array:
                     pos += 1
                     continue
-            if in_array and buf[pos] == "]":
-                in_array = False  # the array is closed: only whitespace may follow
+            elif self.in_array is False and buf[pos] in "[]":
+                raise JsonError(
+                    self._line(buf, pos), "unexpected text after the JSON", resumable=False
+                )
+            if self.in_array and buf[pos] == "]":
+                self.in_array = False  # closed: only whitespace (or another document) may follow
                 pos += 1
                 continue
             try:
                 value, end = _decoder.raw_decode(buf, pos)
             except json.JSONDecodeError as exc:
-                if _incomplete(buf, exc):
-                    if len(buf) - pos > MAX_RECORD_CHARS:
-                        raise JsonError(
-                            start + buf.count("\n", 0, pos),
-                            f"a JSON record is larger than {MAX_RECORD_CHARS >> 20} MB",
-                            resumable=False,
-                        ) from exc
-                    rest = buf[pos:]
-                    start += buf.count("\n", 0, pos)
-                    parts, size = [rest], len(rest)
-                    # Doubling keeps re-parsing of a long multi-line record linear overall.
-                    next_try = 2 * size
-                    break
-                line = start + buf.count("\n", 0, exc.pos)
-                raise JsonError(line, f"not valid JSON: {exc.msg}", resumable=False) from exc
-            yield start + buf.count("\n", 0, pos), value
+                if final or not _incomplete(buf, exc):
+                    what = "the JSON ends too early" if _incomplete(buf, exc) else "not valid JSON"
+                    raise JsonError(
+                        self._line(buf, exc.pos), f"{what}: {exc.msg}", resumable=False
+                    ) from exc
+                if len(buf) - pos > MAX_RECORD_CHARS:
+                    raise JsonError(
+                        self._line(buf, pos),
+                        f"a JSON record is larger than {MAX_RECORD_CHARS >> 20} MB",
+                        resumable=False,
+                    ) from exc
+                self.start = self._line(buf, pos)
+                rest = buf[pos:]
+                self.parts, self.size = [rest], len(rest)
+                # Doubling keeps re-parsing of a long multi-line record linear overall.
+                self.next_try = 2 * self.size
+                return
+            yield self._line(buf, pos), value
             pos = end
-    if parts:
-        buf = "".join(parts)
-        pos = _skip(buf, 0, in_array is True)
-        if pos < len(buf):
-            try:
-                value, end = _decoder.raw_decode(buf, pos)
-            except json.JSONDecodeError as exc:
-                line = start + buf.count("\n", 0, exc.pos)
-                raise JsonError(
-                    line, f"the JSON ends too early: {exc.msg}", resumable=False
-                ) from exc
-            yield start + buf.count("\n", 0, pos), value
-            if _skip(buf, end, in_array is True) < len(buf):
-                line = start + buf.count("\n", 0, end)
-                raise JsonError(line, "unexpected text after the JSON", resumable=False)
-    if in_array:
-        raise JsonError(start, "the JSON array is not closed (a truncated file?)", resumable=False)
 
 
 def _skip(buf: str, pos: int, in_array: bool) -> int:

@@ -12,15 +12,19 @@ the last line read: what came before it is intact.
 from __future__ import annotations
 
 import codecs
-import gzip
 import io
+import itertools
 import zlib
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from pathlib import Path
+from typing import Any, TypeVar
 
 from core.errors import InputError
 
 GZIP_MAGIC = b"\x1f\x8b"
+GZIP_WBITS = 16 + zlib.MAX_WBITS  # zlib's "expect a gzip header and trailer"
+CHUNK = 1 << 16
+T = TypeVar("T", str, bytes)
 FALLBACK_ENCODING = "cp1252"
 
 
@@ -47,17 +51,19 @@ class LineReader:
     def __iter__(self) -> Iterator[tuple[int, str]]:
         try:
             with self.path.open("rb") as raw:
-                stream = self._decompressed(raw)
-                if stream.peek(2)[:2] in (codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE):
+                chunks = self._chunks(raw)
+                first = next(chunks, b"")
+                rest = itertools.chain([first], chunks)
+                if first[:2] in (codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE):
                     self.encoding = "utf-16"
-                    yield from self._utf16(stream)
+                    yield from self._utf16(rest)
                 else:
-                    yield from self._lines(stream)
+                    yield from self._lines(rest)
         except FileNotFoundError as exc:
             raise InputError("no such file", file=self.name) from exc
         except IsADirectoryError as exc:
             raise InputError("is a directory, not a findings file", file=self.name) from exc
-        except (EOFError, gzip.BadGzipFile, zlib.error) as exc:
+        except (EOFError, zlib.error) as exc:
             raise TruncatedInput(
                 f"the gzip stream is truncated or corrupt after line {self.line} ({exc}); "
                 "the lines before it were read",
@@ -65,16 +71,15 @@ class LineReader:
                 line=self.line + 1,
             ) from exc
 
-    def _decompressed(self, raw: io.BufferedReader) -> io.BufferedReader:
+    def _chunks(self, raw: io.BufferedReader) -> Iterator[bytes]:
         if raw.peek(2)[:2] == GZIP_MAGIC:
             self.gzipped = True
-            # GzipFile decompresses as it is read: memory stays flat for any file size.
-            return io.BufferedReader(gzip.GzipFile(fileobj=raw, mode="rb"), 1 << 16)
-        return raw
+            return _gunzip(raw)
+        return iter(lambda: raw.read(CHUNK), b"")
 
-    def _lines(self, stream: io.BufferedReader) -> Iterator[tuple[int, str]]:
+    def _lines(self, chunks: Iterable[bytes]) -> Iterator[tuple[int, str]]:
         first = True
-        for data in stream:
+        for data in _split(chunks, b"\n"):
             self.line += 1
             if first:
                 first = False
@@ -95,9 +100,10 @@ class LineReader:
         except UnicodeDecodeError:
             return data.decode("latin-1")  # every byte maps: never fails
 
-    def _utf16(self, stream: io.BufferedReader) -> Iterator[tuple[int, str]]:
-        text = io.TextIOWrapper(stream, encoding="utf-16", errors="replace", newline="")
-        for line in text:
+    def _utf16(self, chunks: Iterable[bytes]) -> Iterator[tuple[int, str]]:
+        decoder = codecs.getincrementaldecoder("utf-16")(errors="replace")
+        texts = (decoder.decode(chunk) for chunk in chunks)
+        for line in _split(itertools.chain(texts, [decoder.decode(b"", final=True)]), "\n"):
             self.line += 1
             yield self.line, line
 
@@ -111,6 +117,46 @@ class LineReader:
         if self.encoding != "utf-8":
             return f"the file is {self.encoding.upper()} (byte order mark), decoded as such"
         return None
+
+
+def _gunzip(raw: io.BufferedReader) -> Iterator[bytes]:
+    """Decompressed chunks of a gzip stream (several members too), as they arrive.
+
+    GzipFile would drop what it decompressed before finding the stream cut short; this
+    hands every byte over first and then raises EOFError, so the lines before a
+    truncation are imported.
+    """
+    decomp = zlib.decompressobj(GZIP_WBITS)
+    fed = False
+    while chunk := raw.read(CHUNK):
+        while chunk:
+            fed = True
+            out = decomp.decompress(chunk)
+            if out:
+                yield out
+            if decomp.eof:  # a member ended: what follows is the next member (or padding)
+                chunk = decomp.unused_data.lstrip(b"\0")
+                decomp, fed = zlib.decompressobj(GZIP_WBITS), False
+            else:
+                chunk = b""
+    if fed and not decomp.eof:
+        tail = decomp.flush()
+        if tail:
+            yield tail
+        raise EOFError("the compressed stream ended before its end marker")
+
+
+def _split(chunks: Iterable[T], sep: T) -> Iterator[T]:
+    """Lines (separator kept) out of chunks that cut lines anywhere."""
+    pending: Any = None
+    for chunk in chunks:
+        data = chunk if pending is None else pending + chunk
+        parts = data.split(sep)
+        pending = parts.pop()
+        for part in parts:
+            yield part + sep
+    if pending:
+        yield pending
 
 
 def head(path: Path, max_lines: int = 200, max_chars: int = 1 << 16) -> list[tuple[int, str]]:

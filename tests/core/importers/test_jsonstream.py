@@ -1,0 +1,50 @@
+from __future__ import annotations
+
+import pytest
+
+from core.importers.jsonstream import JsonError, json_document, json_lines, json_records
+
+
+def numbered(text: str) -> list[tuple[int, str]]:
+    return list(enumerate(text.splitlines(keepends=True), 1))
+
+
+def test_a_pretty_printed_array_streams_its_elements_with_their_lines() -> None:
+    text = '[\n  {"a": 1},\n  {\n    "b": [1,\n 2]\n  }\n]\n'
+    assert list(json_document(numbered(text))) == [(2, {"a": 1}), (3, {"b": [1, 2]})]
+
+
+def test_one_document_is_one_record() -> None:
+    assert list(json_document(numbered('{\n"ip_str": "192.0.2.1",\n"data": []\n}\n'))) == [
+        (1, {"ip_str": "192.0.2.1", "data": []})
+    ]
+
+
+@pytest.mark.parametrize(
+    ("text", "line", "words"),
+    [
+        ('[\n{"a": 1},\n{"b": oops}\n]\n', 3, "not valid JSON"),
+        ('{\n"a": 1,\n', 2, "ends too early"),
+        ('[\n{"a": 1}\n', 2, "not closed"),
+    ],
+)
+def test_broken_documents_say_where(text: str, line: int, words: str) -> None:
+    with pytest.raises(JsonError) as info:
+        list(json_document(numbered(text)))
+    assert info.value.line == line
+    assert words in str(info.value)
+    assert not info.value.resumable
+
+
+def test_json_lines_report_a_bad_line_and_go_on() -> None:
+    out = list(json_lines(numbered('{"a": 1}\n{"a": \n\n{"a": 3}\n')))
+    assert out[0] == (1, {"a": 1})
+    assert isinstance(out[1][1], JsonError) and out[1][0] == 2 and out[1][1].resumable
+    assert out[2] == (4, {"a": 3})
+
+
+def test_records_choose_lines_or_document_by_the_first_line() -> None:
+    assert [v for _, v in json_records(numbered('{"a": 1}\n{"a": 2}\n'))] == [{"a": 1}, {"a": 2}]
+    assert [v for _, v in json_records(numbered('[{"a": 1},\n{"a": 2}]\n'))] == [{"a": 1}, {"a": 2}]
+    broken = list(json_records(numbered('{\n"a": \n')))
+    assert isinstance(broken[-1][1], JsonError)
