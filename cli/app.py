@@ -16,11 +16,12 @@ import functools
 import json
 import logging
 import sys
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable, Coroutine, Iterator
+from contextlib import contextmanager, nullcontext
+from dataclasses import dataclass
 from enum import IntEnum, StrEnum
 from pathlib import Path
-from typing import Annotated, ParamSpec, TextIO
+from typing import Annotated, Any, ParamSpec, TextIO
 
 import typer
 from rich.console import Console
@@ -28,18 +29,27 @@ from rich.table import Table
 
 from cli.progress import SourceProgress
 from connectors.base import Connector
-from connectors.registry import SourceState, open_connectors, select
+from connectors.registry import Chosen, SourceState, open_connectors, select
 from core.config import Settings, load_settings
-from core.errors import PortintelError, SourceError
+from core.errors import InputError, PortintelError, SourceError
 from core.models import RunStatus, SourceRun
 from core.pipeline.ingest import estimate, ingest, overall_status
 from core.pipeline.reconcile import reconcile_all
+from core.pipeline.verify import (
+    Plan,
+    VerifyOptions,
+    claimed_endpoints,
+    plan_claims,
+    plan_scan,
+)
+from core.pipeline.verify import verify as probe
 from core.redact import RedactingFilter
 from core.report.sanitize import printable
 from core.report.to_csv import write_csv
 from core.report.to_json import write_json
 from core.store import Store
 from core.targets import Entry, Scope, build_scope, gather_entries
+from core.verify.ports import parse_ports, top_tcp, top_udp
 
 log = logging.getLogger("portintel")
 P = ParamSpec("P")
@@ -198,69 +208,68 @@ def _report_sources(results: list[SourceRun]) -> None:
         note(line)
 
 
-@app.command()
-@guarded
-def enrich(
-    targets: Annotated[
-        list[str] | None,
-        typer.Argument(
-            help="Addresses, CIDR blocks, ranges (a.b.c.d-e), hostnames, or files of them",
-            show_default=False,
-        ),
-    ] = None,
-    input_list: Annotated[
-        list[Path] | None,
-        typer.Option("--input-list", "-iL", help="File of targets, one or more per line"),
-    ] = None,
-    column: Annotated[
-        str | None,
-        typer.Option(help="Read targets from this column of a CSV asset list [default: ip]"),
-    ] = None,
-    exclude: Annotated[
-        list[str] | None,
-        typer.Option("--exclude", "-x", help="Targets (or a file of them) to leave out"),
-    ] = None,
-    source: Annotated[
-        list[str] | None,
-        typer.Option("--source", "-s", help="Only these sources [default: all configured]"),
-    ] = None,
-    output: Annotated[
-        Path | None, typer.Option("--output", "-o", help="Write here instead of stdout")
-    ] = None,
-    fmt: Annotated[Format, typer.Option("--format", "-f", help="Output format")] = Format.CSV,
-    dry_run: Annotated[
-        bool, typer.Option(help="Print what each source would be asked and cost; send nothing")
-    ] = False,
-    budget: Annotated[
-        float | None,
-        typer.Option(min=0, help="Stop a source before it spends more than this many credits"),
-    ] = None,
-    refresh: Annotated[
-        bool, typer.Option(help="Ignore cached responses (spends credits again)")
-    ] = False,
-    force: Annotated[bool, typer.Option(help="Allow more than 65,536 addresses in scope")] = False,
-    skip_bad: Annotated[
-        bool, typer.Option(help="Skip malformed or unresolvable targets instead of stopping")
-    ] = False,
-) -> None:
-    """Ask every configured source about the targets; print the reconciled inventory.
+# Options shared by enrich, scan and verify.
+TargetsArg = Annotated[
+    list[str] | None,
+    typer.Argument(
+        help="Addresses, CIDR blocks, ranges (a.b.c.d-e), hostnames, or files of them",
+        show_default=False,
+    ),
+]
+InputListOpt = Annotated[
+    list[Path] | None,
+    typer.Option("--input-list", "-iL", help="File of targets, one or more per line"),
+]
+ColumnOpt = Annotated[
+    str | None,
+    typer.Option(help="Read targets from this column of a CSV asset list [default: ip]"),
+]
+ExcludeOpt = Annotated[
+    list[str] | None,
+    typer.Option("--exclude", "-x", help="Targets (or a file of them) to leave out"),
+]
+SourceOpt = Annotated[
+    list[str] | None,
+    typer.Option("--source", "-s", help="Only these sources [default: all configured]"),
+]
+OutputOpt = Annotated[
+    Path | None, typer.Option("--output", "-o", help="Write here instead of stdout")
+]
+FormatOpt = Annotated[Format, typer.Option("--format", "-f", help="Output format")]
+BudgetOpt = Annotated[
+    float | None,
+    typer.Option(min=0, help="Stop a source before it spends more than this many credits"),
+]
+RefreshOpt = Annotated[bool, typer.Option(help="Ignore cached responses (spends credits again)")]
+ForceOpt = Annotated[bool, typer.Option(help="Allow more than 65,536 addresses in scope")]
+SkipBadOpt = Annotated[
+    bool, typer.Option(help="Skip malformed or unresolvable targets instead of stopping")
+]
+RateOpt = Annotated[
+    float | None, typer.Option(min=1, help="Cap on probes per second [default: no cap]")
+]
+TimeoutOpt = Annotated[
+    float, typer.Option(min=0.05, help="Seconds to wait for a probe before retrying it")
+]
+RetriesOpt = Annotated[
+    int, typer.Option(min=0, max=5, help="Extra probes before a port is called filtered")
+]
 
-    One row per (ip, port, transport) with the status, the service each source names, and
-    when each source first and last saw it. Examples:
 
-      portintel enrich 198.51.100.7 203.0.113.0/28 > inventory.csv
+@dataclass(frozen=True)
+class Passive:
+    """How the passive phase should run."""
 
-      portintel enrich -iL assets.txt -x 203.0.113.9 --format json -o inventory.json
+    sources: list[str]
+    budget: float | None = None
+    refresh: bool = False
+    enabled: bool = True
 
-      portintel enrich assets.csv --column address --dry-run
-    """
-    scope = _scope(targets or [], input_list or [], column, exclude or [], force, skip_bad)
-    chosen = select(state.settings, source or [])
+
+def _ready_sources(passive: Passive) -> tuple[Chosen, list[SourceRun]]:
+    chosen = select(state.settings, passive.sources) if passive.enabled else []
     _redactor.add(_credentials(chosen))
-    if dry_run:
-        _print_estimates(scope, chosen)
-        raise typer.Exit(Exit.OK)
-    if source:
+    if passive.sources:
         not_ready = [st for _, st in chosen if not st.ready]
         if not_ready:
             st = not_ready[0]
@@ -269,21 +278,54 @@ def enrich(
     skipped = [
         SourceRun(source=st.spec.name, status=RunStatus.SKIPPED, errors=(f"set {st.missing}",))
         for _, st in chosen
-        if not st.ready
+        if not st.ready and st.enabled
     ]
     for run in skipped:
         note(f"{run.source}: skipped, no key ({run.errors[0]})")
-    ready = [(cls, st) for cls, st in chosen if st.ready]
+    return [(cls, st) for cls, st in chosen if st.ready], skipped
 
+
+async def _ingest(
+    store: Store, run_id: int, scope: Scope, passive: Passive, ready: Chosen
+) -> list[SourceRun]:
+    if not ready:
+        return []
+    async with open_connectors(
+        state.settings, ready, refresh=passive.refresh, budget=passive.budget
+    ) as sources:
+        with SourceProgress(err, enabled=not state.quiet) as progress:
+            return await ingest(store, run_id, sources, scope, progress)
+
+
+VerifyStep = Callable[[Store, int, Scope], Coroutine[Any, Any, RunStatus]]
+
+
+def _run(
+    command: str,
+    scope: Scope,
+    passive: Passive,
+    output: Path | None,
+    fmt: Format,
+    verify_step: VerifyStep | None = None,
+) -> None:
+    """passive -> (verify) -> reconcile -> export; exit code from how the sources did."""
+    ready, skipped = _ready_sources(passive)
     store = Store(state.settings.database_url())
-    run_id = store.start_run("enrich", [str(net) for net in scope.include])
+    run_id = store.start_run(command, [str(net) for net in scope.include])
     status = RunStatus.INTERRUPTED
     try:
-        results = asyncio.run(_enrich(store, run_id, scope, ready, refresh, budget))
+        results = asyncio.run(_ingest(store, run_id, scope, passive, ready))
         for run in skipped:
             store.save_source_run(run_id, run)
-        status = overall_status(results)
         _report_sources(results)
+        status = overall_status(results)
+        if verify_step is not None:
+            active = asyncio.run(verify_step(store, run_id, scope))
+            if active is not RunStatus.OK:
+                status = active
+            elif status is RunStatus.FAILED:
+                status = RunStatus.PARTIAL  # the probes ran, the providers did not answer
+        reconcile_all(store, run_id, ips=set(scope.addresses()))
         with _output(output) as out:
             services = store.services(run_id)
             count = (
@@ -299,19 +341,179 @@ def enrich(
     raise typer.Exit(codes.get(status, Exit.FAILED))
 
 
-async def _enrich(
-    store: Store,
-    run_id: int,
-    scope: Scope,
-    ready: list[tuple[type[Connector], SourceState]],
-    refresh: bool,
-    budget: float | None,
-) -> list[SourceRun]:
-    async with open_connectors(state.settings, ready, refresh=refresh, budget=budget) as sources:
-        with SourceProgress(err, enabled=not state.quiet) as progress:
-            results = await ingest(store, run_id, sources, scope, progress)
-    reconcile_all(store, run_id, ips=set(scope.addresses()))
-    return results
+@app.command()
+@guarded
+def enrich(
+    targets: TargetsArg = None,
+    input_list: InputListOpt = None,
+    column: ColumnOpt = None,
+    exclude: ExcludeOpt = None,
+    source: SourceOpt = None,
+    output: OutputOpt = None,
+    fmt: FormatOpt = Format.CSV,
+    dry_run: Annotated[
+        bool, typer.Option(help="Print what each source would be asked and cost; send nothing")
+    ] = False,
+    budget: BudgetOpt = None,
+    refresh: RefreshOpt = False,
+    force: ForceOpt = False,
+    skip_bad: SkipBadOpt = False,
+) -> None:
+    """Ask every configured source about the targets; print the reconciled inventory.
+
+    Passive only: nothing is sent to the targets themselves. One row per
+    (ip, port, transport) with the status, the service each source names, and when each
+    source first and last saw it. Examples:
+
+      portintel enrich 198.51.100.7 203.0.113.0/28 > inventory.csv
+
+      portintel enrich -iL assets.txt -x 203.0.113.9 --format json -o inventory.json
+
+      portintel enrich assets.csv --column address --dry-run
+    """
+    scope = _scope(targets or [], input_list or [], column, exclude or [], force, skip_bad)
+    if dry_run:
+        chosen = select(state.settings, source or [])
+        _redactor.add(_credentials(chosen))
+        _print_estimates(scope, chosen)
+        raise typer.Exit(Exit.OK)
+    _run("enrich", scope, Passive(source or [], budget, refresh), output, fmt)
+
+
+def _verify_step(plan_for: Callable[[Store, Scope], Plan], options: VerifyOptions) -> VerifyStep:
+    async def step(store: Store, run_id: int, scope: Scope) -> RunStatus:
+        plan = plan_for(store, scope)
+        if plan.out_of_scope:
+            note(f"{len(plan.out_of_scope)} claimed endpoints are out of scope: not probed")
+        note(f"probing {plan.size():,} ports on {len(plan.hosts):,} hosts")
+        with (
+            err.status("probing...", spinner="dots")
+            if not state.quiet and err.is_terminal
+            else nullcontext()
+        ):
+            found = await probe(store, run_id, plan, scope, options)
+        for wall in found.walls:
+            note(f"{wall} answers on nearly every port (a SYN-ACK wall): its ports are not listed")
+        note(f"verifier: {found.open} open ports, {found.observations} observations")
+        return RunStatus.OK
+
+    return step
+
+
+def _ports(
+    ports: str | None, top_ports: int | None, udp: bool, udp_ports: int
+) -> tuple[list[int], list[int]]:
+    try:
+        if ports is not None:
+            spec = parse_ports(ports)
+            tcp = list(spec.tcp)
+            udp_list = (
+                list(spec.udp) if udp or any(p.startswith("U:") for p in ports.split(",")) else []
+            )
+        else:
+            tcp = list(top_tcp(top_ports)) if top_ports else list(range(1, 65536))
+            udp_list = []
+        if udp and not udp_list:
+            udp_list = list(top_udp(udp_ports))
+    except ValueError as exc:
+        raise InputError(f"-p {ports!r}: {exc}") from None
+    return tcp, udp_list
+
+
+@app.command()
+@guarded
+def scan(
+    targets: TargetsArg = None,
+    input_list: InputListOpt = None,
+    column: ColumnOpt = None,
+    exclude: ExcludeOpt = None,
+    ports: Annotated[
+        str | None,
+        typer.Option(
+            "--ports", "-p", help="nmap-style ports: 22,80,8000-8100, T:22,U:53, - for all"
+        ),
+    ] = None,
+    top_ports: Annotated[
+        int | None, typer.Option(min=1, max=65535, help="Only the N most common TCP ports")
+    ] = None,
+    udp: Annotated[bool, typer.Option(help="Also scan UDP (the top --udp-ports ports)")] = False,
+    udp_ports: Annotated[int, typer.Option(min=1, max=1000, help="How many top UDP ports")] = 1000,
+    passive: Annotated[
+        bool, typer.Option(help="Ask the configured sources first (--no-passive: probe only)")
+    ] = True,
+    source: SourceOpt = None,
+    rate: RateOpt = None,
+    timeout: TimeoutOpt = 1.0,
+    retries: RetriesOpt = 1,
+    fingerprint: Annotated[
+        bool, typer.Option(help="Identify the service on every open port")
+    ] = True,
+    output: OutputOpt = None,
+    fmt: FormatOpt = Format.CSV,
+    budget: BudgetOpt = None,
+    refresh: RefreshOpt = False,
+    force: ForceOpt = False,
+    skip_bad: SkipBadOpt = False,
+) -> None:
+    """Passive sources, then our own probes of every in-scope host: the whole pipeline.
+
+    All 65,535 TCP ports by default (-p or --top-ports for fewer), UDP with --udp. Every
+    open port is fingerprinted; every claim is confirmed or refuted. Only the targets
+    given (minus --exclude) are ever probed, whatever a provider names. Examples:
+
+      portintel scan 192.0.2.10 > inventory.csv
+
+      portintel scan 198.51.100.0/28 -p 1-1024 --udp --format json
+
+      portintel scan -iL assets.txt --no-passive --rate 2000
+    """
+    scope = _scope(targets or [], input_list or [], column, exclude or [], force, skip_bad)
+    tcp, udp_list = _ports(ports, top_ports, udp, udp_ports)
+    options = VerifyOptions(timeout=timeout, retries=retries, rate=rate, fingerprint=fingerprint)
+
+    def plan_for(store: Store, scope: Scope) -> Plan:
+        claims = claimed_endpoints(store, set(scope.addresses()))
+        return plan_scan(scope, tcp, udp_list, claims)
+
+    step = _verify_step(plan_for, options)
+    _run("scan", scope, Passive(source or [], budget, refresh, passive), output, fmt, step)
+
+
+@app.command("verify")
+@guarded
+def verify_command(
+    targets: TargetsArg = None,
+    input_list: InputListOpt = None,
+    column: ColumnOpt = None,
+    exclude: ExcludeOpt = None,
+    source: SourceOpt = None,
+    rate: RateOpt = None,
+    timeout: TimeoutOpt = 1.0,
+    retries: RetriesOpt = 1,
+    output: OutputOpt = None,
+    fmt: FormatOpt = Format.CSV,
+    budget: BudgetOpt = None,
+    refresh: RefreshOpt = False,
+    force: ForceOpt = False,
+    skip_bad: SkipBadOpt = False,
+) -> None:
+    """Re-probe exactly the endpoints the sources claim: confirmed, refuted or unverified.
+
+    Asks the configured sources (cached answers are reused), then probes only the claimed
+    (ip, port, transport) endpoints inside the targets. Fast: no port discovery. Examples:
+
+      portintel verify 198.51.100.0/28
+
+      portintel verify -iL assets.txt --format json -o verdicts.json
+    """
+    scope = _scope(targets or [], input_list or [], column, exclude or [], force, skip_bad)
+    options = VerifyOptions(timeout=timeout, retries=retries, rate=rate)
+
+    def plan_for(store: Store, scope: Scope) -> Plan:
+        return plan_claims(scope, claimed_endpoints(store, set(scope.addresses())))
+
+    step = _verify_step(plan_for, options)
+    _run("verify", scope, Passive(source or [], budget, refresh), output, fmt, step)
 
 
 @app.command()

@@ -86,9 +86,11 @@ def source_state(settings: Settings, spec: ConnectorSpec) -> SourceState:
     )
 
 
-def select(
-    settings: Settings, names: Iterable[str] = ()
-) -> list[tuple[type[Connector], SourceState]]:
+Chosen = list[tuple[type[Connector], SourceState]]
+"""Connector classes with their states, as `select` returns them."""
+
+
+def select(settings: Settings, names: Iterable[str] = ()) -> Chosen:
     """The connectors asked for (all known ones by default) with their states."""
     known = available()
     wanted = list(names) or list(known)
