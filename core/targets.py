@@ -179,6 +179,28 @@ async def system_resolver(hostname: str) -> list[str]:
     return sorted({str(info[4][0]) for info in infos})
 
 
+_INTERNAL = [
+    ipaddress.ip_network(n)
+    for n in (
+        "0.0.0.0/8", "10.0.0.0/8", "100.64.0.0/10", "127.0.0.0/8", "169.254.0.0/16",
+        "172.16.0.0/12", "192.168.0.0/16", "224.0.0.0/4", "240.0.0.0/4",
+        "::/128", "::1/128", "fc00::/7", "fe80::/10", "ff00::/8",
+    )
+]  # fmt: skip
+
+
+def internal(target: IPAddress | IPNetwork) -> bool:
+    """Loopback, private, link-local, CGNAT, multicast or reserved: no internet scanner can
+    see it, so no passive source is asked (it would only spend requests and credits).
+    Documentation ranges are not in this list: they are what tests and examples use."""
+    if isinstance(target, ipaddress.IPv4Network | ipaddress.IPv6Network):
+        return any(
+            target.version == net.version and target.subnet_of(net)  # type: ignore[arg-type]
+            for net in _INTERNAL
+        )
+    return any(target in net for net in _INTERNAL)
+
+
 @dataclass(frozen=True)
 class Job:
     """The targets one source is asked about: its share of the scope."""
@@ -229,11 +251,12 @@ class Scope:
         networks: list[str] = []
         for net in collapse(self.include):
             whole = not any(net.overlaps(ex) for ex in self.exclude)
-            if whole and net.num_addresses > search_threshold:
+            if whole and net.num_addresses > search_threshold and not internal(net):
                 networks.append(net.with_prefixlen)
         searched = [ipaddress.ip_network(n) for n in networks]
         for ip in self.addresses():
-            if not any(ipaddress.ip_address(ip) in net for net in searched):
+            addr = ipaddress.ip_address(ip)
+            if not internal(addr) and not any(addr in net for net in searched):
                 ips.append(ip)
         return Job(ips=ips, networks=networks)
 

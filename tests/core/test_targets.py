@@ -127,3 +127,11 @@ def test_csv_asset_list_reads_the_named_column(tmp_path: Path) -> None:
     assert [(e.value, e.line) for e in entries] == [("192.0.2.1", 2), ("192.0.2.300", 3)]
     with pytest.raises(InputError, match="no column 'ip'"):
         gather_entries([str(assets)])
+
+
+def test_sources_are_not_asked_about_addresses_no_scanner_can_see() -> None:
+    scope = scope_of("127.0.0.1", "10.0.0.0/24", "192.168.1.5", "fe80::1", "198.51.100.0/28")
+    job = scope.job(search_threshold=8)
+    assert job.networks == ["198.51.100.0/28"]
+    assert job.ips == []
+    assert "10.0.0.7" in scope  # still in scope for our own probes
