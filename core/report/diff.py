@@ -22,6 +22,7 @@ from pydantic import BaseModel, ConfigDict
 
 from core.models import CertSummary, Endpoint, PortState, Service
 from core.naming import canonical_service
+from core.risk.addresses import endpoint_key, parse_ip
 from core.risk.grading import canonical_version
 
 IpNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
@@ -128,7 +129,7 @@ def parse_scope(targets: Sequence[str]) -> list[IpNetwork] | None:
 def _covers(scope: Sequence[IpNetwork] | None, ip: str) -> bool:
     if scope is None:
         return True
-    addr = ipaddress.ip_address(ip)
+    addr = parse_ip(ip)
     return any(addr.version == net.version and addr in net for net in scope)
 
 
@@ -201,7 +202,7 @@ def diff_services(
     closed: list[DiffEntry] = []
     changed: list[DiffEntry] = []
     unscanned = 0
-    endpoints: list[Endpoint] = sorted(old.keys() | new.keys(), key=lambda e: e.sort_key)
+    endpoints: list[Endpoint] = sorted(old.keys() | new.keys(), key=endpoint_key)
     for endpoint in endpoints:
         was, now = old.get(endpoint), new.get(endpoint)
         was_open = was is not None and was.state is PortState.OPEN

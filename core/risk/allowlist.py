@@ -29,6 +29,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from core.errors import ConfigError
 from core.models import Service, Transport
 from core.naming import canonical_service
+from core.risk.addresses import parse_ip
 
 DEFAULT_WEIGHT = 0.2
 
@@ -86,7 +87,7 @@ class AllowEntry(BaseModel):
 
     def matches(self, service: Service) -> str | None:
         """What in this entry matches `service` (`3306/tcp`, `ssh`), or None."""
-        addr = ipaddress.ip_address(service.endpoint.ip)
+        addr = parse_ip(service.endpoint.ip)
         if not any(addr.version == net.version and addr in net for net in self.targets):
             return None
         endpoint = service.endpoint

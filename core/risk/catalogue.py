@@ -45,6 +45,8 @@ class _ServiceEntry(BaseModel):
     why: str = Field(min_length=1)
 
 
+_MEMO_SIZE = 1 << 14
+
 UNIDENTIFIED_WHY = "No service could be identified on this port: worth a look."
 UNLISTED_WHY = "The service is not in the catalogue, so its exposure cannot be judged."
 
@@ -66,9 +68,19 @@ class Catalogue:
             (re.compile(rf"(?<![a-z0-9]){re.escape(rule.match)}(?![a-z0-9])", re.I), rule)
             for rule in self.products
         ]
+        self._memo: dict[tuple[str | None, str | None], Classification] = {}
 
     def classify(self, service: str | None, product: str | None = None) -> Classification:
         """The colour of a port running `service` (any spelling) with `product`."""
+        key = (service, product)
+        known = self._memo.get(key)
+        if known is None:
+            if len(self._memo) >= _MEMO_SIZE:
+                self._memo.clear()  # products are few; this only bounds hostile variety
+            known = self._memo[key] = self._classify(service, product)
+        return known
+
+    def _classify(self, service: str | None, product: str | None) -> Classification:
         if product:
             for pattern, rule in self._patterns:
                 if pattern.search(product):

@@ -21,6 +21,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field
 
 from core.models import PortState, Service, Status, Transport
+from core.risk.addresses import ip_sort_key
 
 CDN_TAG = "cdn"
 """The tag providers put on addresses they know to be CDN edges (core.pipeline.reconcile)."""
@@ -81,12 +82,11 @@ class CdnDatabase:
 
     def cdn_for(self, ip: str) -> Cdn | None:
         """The CDN whose published ranges hold `ip`, or None."""
-        addr = ipaddress.ip_address(ip)
-        value = int(addr)
-        index = bisect.bisect_right(self._starts[addr.version], value) - 1
+        version, value = ip_sort_key(ip)
+        index = bisect.bisect_right(self._starts[version], value) - 1
         if index < 0:
             return None
-        _, last, cdn = self._table[addr.version][index]
+        _, last, cdn = self._table[version][index]
         return cdn if value <= last else None
 
     def edge(self, service: Service) -> EdgeMatch | None:

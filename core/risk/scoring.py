@@ -408,7 +408,7 @@ def score_asset(
     cdns = cdns or default_cdns()
     open_services = sorted(
         (s for s in services if s.state is PortState.OPEN and s.endpoint.ip == ip),
-        key=lambda s: s.endpoint.sort_key,
+        key=lambda s: (s.endpoint.port, s.endpoint.transport),  # one address: by port
     )
     findings: list[Finding] = []
     exposed: list[Service] = []
