@@ -4,12 +4,18 @@ from __future__ import annotations
 
 import asyncio
 import socket
+from typing import TYPE_CHECKING
 
+import pytest
 import trustme
 
-from core.models import BANNER_CAP, Endpoint, Kind
+from core.models import BANNER_CAP, Endpoint, Kind, Transport
 from core.verify.fingerprint import Fingerprint, fingerprint, identify_udp
+from core.verify.probes import load_database
 from tests.core.verify.fp_servers import FAST, read_request, run, serve, server_context
+
+if TYPE_CHECKING:
+    from tests.lab.daemons import RunningLab
 
 HTML = b"<html><head><title>Example  Portal</title></head><body>hi</body></html>"
 
@@ -217,3 +223,101 @@ def test_identify_udp_names_replies_and_refuses_to_guess() -> None:
     assert identify_udp(123, b"\x24" + bytes(47)) is not None
     assert identify_udp(40000, b"\x24" + bytes(47)) is None  # an NTP shape off NTP's port
     assert identify_udp(53, b"") is None
+
+
+# -- the lab: real daemons in a namespace, truth from dpkg-query and the lab's configs ------
+
+
+def _norm(text: str | None) -> str:
+    return "".join(ch for ch in (text or "").lower() if ch.isalnum())
+
+
+def _same_product(expected: str, got: str | None) -> bool:
+    a, b = _norm(expected), _norm(got)
+    return bool(a and b) and (a in b or b in a)
+
+
+async def _fingerprint_all(ports: list[int]) -> dict[int, Fingerprint]:
+    async with asyncio.TaskGroup() as tg:
+        tasks = {
+            p: tg.create_task(fingerprint("127.0.0.1", p, hostnames=["lab.example.com"]))
+            for p in ports
+        }
+    return {p: t.result() for p, t in tasks.items()}
+
+
+@pytest.mark.lab
+def test_lab_tcp_services_right_product_and_exact_version(lab: RunningLab) -> None:
+    endpoints = [(svc, p) for svc in lab for p in svc.ports if p.transport == "tcp"]
+    ports = [p.port for _, p in endpoints]
+    results = lab.ns.call(lambda: asyncio.run(_fingerprint_all(ports)), timeout=120)
+    wrong: list[str] = []
+    for svc, lab_port in endpoints:
+        fp = results[lab_port.port]
+        where = f"{svc.name}:{lab_port.port} ({svc.package} {svc.version})"
+        if not _same_product(svc.product, fp.product):
+            wrong.append(f"{where}: product {fp.product!r}, want {svc.product!r}")
+        want_version = svc.upstream_version if svc.version_revealed else None
+        if fp.version != want_version:
+            wrong.append(f"{where}: version {fp.version!r}, want {want_version!r}")
+        if lab_port.tls != (fp.tls is not None):
+            wrong.append(f"{where}: TLS {fp.tls is not None}, want {lab_port.tls}")
+    assert wrong == []
+
+
+@pytest.mark.lab
+def test_lab_tls_certificate_is_the_one_configured(lab: RunningLab) -> None:
+    tls_ports = [(svc, p) for svc in lab for p in svc.ports if p.tls and svc.tls is not None]
+    assert tls_ports, "the lab has a TLS port"
+    svc, lab_port = tls_ports[0]
+    facts = svc.tls
+    assert facts is not None
+    fp = lab.ns.call(
+        lambda: asyncio.run(fingerprint("127.0.0.1", lab_port.port, hostnames=[facts.hostname])),
+        timeout=60,
+    )
+    assert fp.tls is not None and fp.tls.cert is not None
+    assert set(fp.tls.cert.sans) == set(facts.sans)
+    assert fp.tls.cert.key_type == facts.key_type
+    assert fp.tls.cert.key_bits == facts.key_bits
+    assert fp.tls.cert.not_after == facts.not_after
+    assert fp.tls.versions[0] in facts.protocols
+
+
+def _udp_replies(ports: list[int]) -> dict[int, bytes]:
+    """Send our own UDP payload for each port to the namespace's 127.0.0.1, keep the reply."""
+    db = load_database()
+    replies: dict[int, bytes] = {}
+    for port in ports:
+        probe = next((p for p in db.for_transport(Transport.UDP) if port in p.ports), None)
+        if probe is None:
+            continue
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
+            sock.settimeout(2.0)
+            sock.connect(("127.0.0.1", port))
+            for _ in range(2):  # one retry: UDP may drop the first datagram
+                sock.send(probe.payload)
+                try:
+                    replies[port] = sock.recv(4096)
+                    break
+                except (TimeoutError, ConnectionRefusedError):
+                    continue
+    return replies
+
+
+@pytest.mark.lab
+def test_lab_udp_replies_are_identified(lab: RunningLab) -> None:
+    endpoints = [(svc, p) for svc in lab for p in svc.ports if p.transport == "udp"]
+    replies = lab.ns.call(_udp_replies, [p.port for _, p in endpoints], timeout=60)
+    wrong: list[str] = []
+    for svc, lab_port in endpoints:
+        reply = replies.get(lab_port.port)
+        if reply is None:
+            wrong.append(f"{svc.name}:{lab_port.port}/udp: no reply to our payload")
+            continue
+        fp = identify_udp(lab_port.port, reply)
+        if fp is None:
+            wrong.append(f"{svc.name}:{lab_port.port}/udp: reply not identified")
+        elif svc.version_revealed and fp.version not in (None, svc.upstream_version):
+            wrong.append(f"{svc.name}:{lab_port.port}/udp: version {fp.version!r}")
+    assert wrong == []
