@@ -137,7 +137,7 @@ class ImportStream:
                 BadRow(
                     item.line,
                     f"not the documented {self.format.value} shape",
-                    f"{item.raw.source} record: {exc}",
+                    f"{item.raw.source} record: {_one_line(exc)}",
                 )
             )
             return None
@@ -157,6 +157,12 @@ class ImportStream:
             file=self._context.file,
             line=line,
         )
+
+
+def _one_line(exc: Exception) -> str:
+    """A library's multi-line message (pydantic's) as one capped line."""
+    text = " ".join(str(exc).split())
+    return text if len(text) <= 300 else text[:297] + "..."
 
 
 def import_file(

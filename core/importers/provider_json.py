@@ -31,7 +31,8 @@ def rows(lines: Iterable[tuple[int, str]], ctx: Context, to_row: ToRow) -> Itera
 
 def raw(ctx: Context, source: str, kind: str, line: int, payload: Any) -> RawRecord:
     """The record as the provider's API would have returned it; `query` says where it was."""
-    return RawRecord(
+    # Built from our own parse with a UTC time: validation would only re-check that.
+    return RawRecord.model_construct(
         source=source,
         endpoint_kind=kind,
         query=f"{ctx.file}:{line}",
