@@ -35,9 +35,13 @@ from core.importers import Normalizer, import_file
 from core.models import Endpoint, Kind, Observation, RawRecord, Transport
 
 PREFIXES = ("192.0.2.", "198.51.100.", "203.0.113.")
-MODULES = (("ssh", 22, "OpenSSH", "8.9p1"), ("http", 80, "nginx", "1.24.0"),
-           ("https", 443, "nginx", "1.24.0"), ("mysql", 3306, "MySQL", "8.0.36"),
-           ("dns-udp", 53, "ISC BIND", "9.18.18"))
+MODULES = (
+    ("ssh", 22, "OpenSSH", "8.9p1"),
+    ("http", 80, "nginx", "1.24.0"),
+    ("https", 443, "nginx", "1.24.0"),
+    ("mysql", 3306, "MySQL", "8.0.36"),
+    ("dns-udp", 53, "ISC BIND", "9.18.18"),
+)
 
 
 def _endpoint(i: int) -> tuple[str, int]:
@@ -133,8 +137,10 @@ def main() -> None:
         started = time.perf_counter()
         generate(path, args.lines)
         size = path.stat().st_size / 1e6
-        print(f"generated {args.lines:,} banners ({size:.0f} MB gzip'd) in "
-              f"{time.perf_counter() - started:.1f} s; peak RSS {peak_rss_mb():.1f} MB")
+        print(
+            f"generated {args.lines:,} banners ({size:.0f} MB gzip'd) in "
+            f"{time.perf_counter() - started:.1f} s; peak RSS {peak_rss_mb():.1f} MB"
+        )
         if args.mode in ("both", "core"):
             run(path, args.lines, "core", minimal)
         if args.mode in ("both", "connector"):
