@@ -321,3 +321,22 @@ def test_lab_udp_replies_are_identified(lab: RunningLab) -> None:
         elif svc.version_revealed and fp.version not in (None, svc.upstream_version):
             wrong.append(f"{svc.name}:{lab_port.port}/udp: version {fp.version!r}")
     assert wrong == []
+
+
+def test_ipv6_loopback() -> None:
+    if not socket.has_ipv6:
+        pytest.skip("no IPv6 on this machine")
+
+    async def main() -> Fingerprint:
+        server = await asyncio.start_server(http_nginx, "::1", 0)
+        try:
+            port = server.sockets[0].getsockname()[1]
+            return await fingerprint("::1", port, options=FAST)
+        finally:
+            server.close()
+
+    try:
+        fp = run(main())
+    except OSError as exc:  # ::1 not configured in this container
+        pytest.skip(f"IPv6 loopback unavailable: {exc}")
+    assert (fp.service, fp.product, fp.version) == ("http", "nginx", "1.22.1")

@@ -7,9 +7,12 @@ sample reveals one.
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from core.verify.matcher import (
     cpe23,
@@ -200,3 +203,18 @@ def test_the_database_loads_and_every_rule_names_a_service() -> None:
     db = load_database()
     assert {p.name for p in db.probes} >= {"null", "http-get", "redis", "postgres-ssl"}
     assert all(rule.service for rule in db.rules)
+
+
+@settings(max_examples=300, deadline=None)
+@given(data=st.binary(max_size=600), port=st.integers(min_value=1, max_value=65535))
+def test_any_bytes_are_judged_without_error_and_kept_safe(data: bytes, port: int) -> None:
+    for probe in ("null", "http-get", "redis", "dns-version-bind"):
+        m = match_response(data, probe, port)
+        if m is not None:
+            assert UNSAFE.search(m.excerpt) is None
+            assert m.version is None or UNSAFE.search(m.version) is None
+    match_datagram(data, port)  # must not raise
+    assert UNSAFE.search(safe_text(data)) is None
+
+
+UNSAFE = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]")
