@@ -16,21 +16,24 @@ import functools
 import json
 import logging
 import sys
-from collections.abc import Callable, Coroutine, Iterator
-from contextlib import contextmanager, nullcontext
+from collections.abc import Callable, Coroutine
+from contextlib import nullcontext
 from dataclasses import dataclass
-from enum import IntEnum, StrEnum
+from enum import StrEnum
 from pathlib import Path
-from typing import Annotated, Any, ParamSpec, TextIO
+from typing import Annotated, Any, ParamSpec
 
 import typer
 from rich.console import Console
 from rich.table import Table
 
+from cli.common import Exit, err, guard, note, redactor, settings, state
+from cli.common import output as open_output
 from cli.progress import SourceProgress
+from cli.report_cmds import diff_command, explain_command, report_app
 from connectors.base import Connector
 from connectors.registry import Chosen, SourceState, open_connectors, select
-from core.config import Settings, load_settings
+from core.config import load_settings
 from core.errors import InputError, PortintelError, SourceError
 from core.models import RunStatus, SourceRun
 from core.pipeline.ingest import estimate, ingest, overall_status
@@ -43,7 +46,6 @@ from core.pipeline.verify import (
     plan_scan,
 )
 from core.pipeline.verify import verify as probe
-from core.redact import RedactingFilter
 from core.report.sanitize import printable
 from core.report.to_csv import write_csv
 from core.report.to_json import write_json
@@ -53,15 +55,6 @@ from core.verify.ports import parse_ports, top_tcp, top_udp
 
 log = logging.getLogger("portintel")
 P = ParamSpec("P")
-
-
-class Exit(IntEnum):
-    OK = 0
-    ERROR = 1
-    USAGE = 2
-    PARTIAL = 3
-    FAILED = 4
-    INTERRUPTED = 130
 
 
 class Format(StrEnum):
@@ -84,34 +77,14 @@ app = typer.Typer(
     add_completion=False,
 )
 
-err = Console(stderr=True, highlight=False)
-_redactor = RedactingFilter()
-
-
-class State:
-    settings: Settings
-    debug: bool = False
-    quiet: bool = False
-
-
-state = State()
-
 
 def guarded(command: Callable[P, None]) -> Callable[P, None]:
-    """Known errors become one actionable line and exit 1; Ctrl-C exits 130."""
+    """Run a command under `cli.common.guard`: known errors are one line and exit 1."""
 
     @functools.wraps(command)
     def run(*args: P.args, **kwargs: P.kwargs) -> None:
-        try:
+        with guard():
             command(*args, **kwargs)
-        except PortintelError as exc:
-            if state.debug:
-                err.print_exception()
-            err.print(f"error: {printable(_redactor.redact(str(exc)))}", markup=False)
-            raise typer.Exit(Exit.ERROR) from None
-        except KeyboardInterrupt:
-            err.print("interrupted: what was fetched so far is kept in the store", markup=False)
-            raise typer.Exit(Exit.INTERRUPTED) from None
 
     return run
 
@@ -138,26 +111,12 @@ def main_options(
     state.settings = load_settings(config, overrides={"db": db, "cache_dir": cache_dir})
     state.debug, state.quiet = debug, quiet
     handler = logging.StreamHandler(sys.stderr)
-    handler.addFilter(_redactor)
+    handler.addFilter(redactor)
     logging.basicConfig(level=logging.DEBUG if debug else logging.WARNING, handlers=[handler])
-
-
-def note(message: str) -> None:
-    if not state.quiet:
-        err.print(printable(message), markup=False)
 
 
 def _credentials(chosen: list[tuple[type[Connector], SourceState]]) -> list[str]:
     return [c for _, st in chosen for c in st.credentials if c]
-
-
-@contextmanager
-def _output(path: Path | None) -> Iterator[TextIO]:
-    if path is None:
-        yield sys.stdout
-        return
-    with path.open("w", encoding="utf-8", newline="") as handle:
-        yield handle
 
 
 def _scope(
@@ -183,7 +142,7 @@ def _print_estimates(scope: Scope, chosen: list[tuple[type[Connector], SourceSta
 
     async def run() -> None:
         ready = [(cls, st) for cls, st in chosen if st.ready]
-        async with open_connectors(state.settings, ready) as sources:
+        async with open_connectors(settings(), ready) as sources:
             by_name = {e.source: e for e in estimate(sources, scope)}
         for cls, st in chosen:
             est = by_name.get(cls.spec.name)
@@ -267,8 +226,8 @@ class Passive:
 
 
 def _ready_sources(passive: Passive) -> tuple[Chosen, list[SourceRun]]:
-    chosen = select(state.settings, passive.sources) if passive.enabled else []
-    _redactor.add(_credentials(chosen))
+    chosen = select(settings(), passive.sources) if passive.enabled else []
+    redactor.add(_credentials(chosen))
     if passive.sources:
         not_ready = [st for _, st in chosen if not st.ready]
         if not_ready:
@@ -291,7 +250,7 @@ async def _ingest(
     if not ready:
         return []
     async with open_connectors(
-        state.settings, ready, refresh=passive.refresh, budget=passive.budget
+        settings(), ready, refresh=passive.refresh, budget=passive.budget
     ) as sources:
         with SourceProgress(err, enabled=not state.quiet) as progress:
             return await ingest(store, run_id, sources, scope, progress)
@@ -310,7 +269,7 @@ def _run(
 ) -> None:
     """passive -> (verify) -> reconcile -> export; exit code from how the sources did."""
     ready, skipped = _ready_sources(passive)
-    store = Store(state.settings.database_url())
+    store = Store(settings().database_url())
     run_id = store.start_run(command, [str(net) for net in scope.include])
     status = RunStatus.INTERRUPTED
     try:
@@ -326,7 +285,7 @@ def _run(
             elif status is RunStatus.FAILED:
                 status = RunStatus.PARTIAL  # the probes ran, the providers did not answer
         reconcile_all(store, run_id, ips=set(scope.addresses()))
-        with _output(output) as out:
+        with open_output(output) as out:
             services = store.services(run_id)
             count = (
                 write_json(services, out, store.run(run_id))
@@ -373,8 +332,8 @@ def enrich(
     """
     scope = _scope(targets or [], input_list or [], column, exclude or [], force, skip_bad)
     if dry_run:
-        chosen = select(state.settings, source or [])
-        _redactor.add(_credentials(chosen))
+        chosen = select(settings(), source or [])
+        redactor.add(_credentials(chosen))
         _print_estimates(scope, chosen)
         raise typer.Exit(Exit.OK)
     _run("enrich", scope, Passive(source or [], budget, refresh), output, fmt)
@@ -525,8 +484,8 @@ def sources(
     as_json: Annotated[bool, typer.Option("--json", help="JSON instead of a table")] = False,
 ) -> None:
     """Show each source: key configured (never the key), reachable, credits left."""
-    chosen = select(state.settings)
-    _redactor.add(_credentials(chosen))
+    chosen = select(settings())
+    redactor.add(_credentials(chosen))
     table = Table(title="Sources")
     for column in ("source", "key", "url", "reachable", "plan", "credits left", "note"):
         table.add_column(column)
@@ -534,7 +493,7 @@ def sources(
     async def probe(cls: type[Connector], st: SourceState) -> tuple[str, str, str, str]:
         if not st.ready or not check:
             return "-", "-", "-", "disabled" if not st.enabled else ""
-        async with open_connectors(state.settings, [(cls, st)]) as (conn,):
+        async with open_connectors(settings(), [(cls, st)]) as (conn,):
             try:
                 account = await conn.account()
             except SourceError as exc:
@@ -569,6 +528,11 @@ def sources(
     for record in records:
         table.add_row(*record.values())
     Console().print(table)
+
+
+app.add_typer(report_app, name="report")
+app.command("diff")(diff_command)  # its own exit codes, diff(1)-style: see its help
+app.command("explain")(explain_command)
 
 
 def main() -> None:

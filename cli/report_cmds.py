@@ -24,8 +24,7 @@ from __future__ import annotations
 import csv
 import json
 import sys
-from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from enum import IntEnum, StrEnum
 from pathlib import Path
@@ -36,8 +35,11 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
-from core.config import Settings, load_settings
-from core.errors import InputError, PortintelError
+from cli.common import err, guard
+from cli.common import output as open_output
+from cli.common import settings as common_settings
+from core.config import Settings
+from core.errors import InputError
 from core.models import Colour, Run, RunStatus, Service, Status, utcnow
 from core.report.diff import ROW_COLUMNS, Diff, diff_services
 from core.report.sanitize import csv_cell, printable
@@ -56,8 +58,6 @@ from core.risk.allowlist import Allowlist, load_allowlist
 from core.risk.prevalence import Prevalence, store_prevalence
 from core.risk.scoring import Risk, annotate, score_assets
 from core.store import Store
-
-err = Console(stderr=True, highlight=False)
 
 
 class Format(StrEnum):
@@ -132,39 +132,6 @@ AllowlistOpt = Annotated[
         "[env: PORTINTEL_ALLOWLIST]",
     ),
 ]
-
-
-def _settings() -> Settings:
-    """The settings `portintel`'s callback loaded (--config, --db), else load them now."""
-    from cli import app as main  # at call time: cli.app imports this module
-
-    settings: Settings | None = getattr(main.state, "settings", None)
-    return settings if settings is not None else load_settings()
-
-
-@contextmanager
-def _guard(code: int) -> Iterator[None]:
-    """Known errors become one line on stderr and exit `code`; Ctrl-C exits 130."""
-    try:
-        yield
-    except PortintelError as exc:
-        err.print(f"error: {printable(str(exc))}", markup=False)
-        raise typer.Exit(code) from None
-    except KeyboardInterrupt:
-        raise typer.Exit(130) from None
-
-
-@contextmanager
-def _output(path: Path | None) -> Iterator[TextIO]:
-    if path is None:
-        yield sys.stdout
-        return
-    try:
-        handle = path.open("w", encoding="utf-8", newline="")
-    except OSError as exc:
-        raise InputError(f"cannot write {path}: {exc.strerror}") from exc
-    with handle:
-        yield handle
 
 
 def _format(fmt: Format | None, output: Path | None) -> Format:
@@ -330,14 +297,14 @@ def _view_command(
         product: ProductOpt = None,
         allowlist: AllowlistOpt = None,
     ) -> None:
-        with _guard(1):
-            settings = _settings()
+        with guard(1):
+            settings = common_settings()
             flt = _filter(target, colour, status, source, port, product)
             with Store(settings.database_url()) as store:
                 assessed = _assess(store, settings, run, allowlist, prevalence=prevalence)
             rows = build(assessed, flt)
             title = f"{view.capitalize()}: run {assessed.run.id} ({len(rows)} rows)"
-            with _output(output) as out:
+            with open_output(output) as out:
                 write_rows(
                     view, rows, _format(fmt, output), out, title=title, shown=TABLE_COLUMNS[view]
                 )
@@ -395,13 +362,13 @@ def html_command(
 
       portintel report html -o report.html
     """
-    with _guard(1):
-        settings = _settings()
+    with guard(1):
+        settings = common_settings()
         flt = _filter(target, colour, status, source, port, product)
         with Store(settings.database_url()) as store:
             assessed = _assess(store, settings, run, allowlist, prevalence=True)
         services = list(flt.apply(assessed.services))
-        with _output(output) as out:
+        with open_output(output) as out:
             render_html(
                 out,
                 services,
@@ -429,14 +396,14 @@ def explain_command(
     Each finding names its rule, the points (and the allowlist weight that lowered them),
     the endpoint, the evidence and why the rule exists.
     """
-    with _guard(1):
-        settings = _settings()
+    with guard(1):
+        settings = common_settings()
         with Store(settings.database_url()) as store:
             assessed = _assess(store, settings, run, allowlist)
         ips = _resolve_asset(asset, assessed)
         risks = [assessed.risks[ip] for ip in ips]
         fmt = _format(fmt, output)
-        with _output(output) as out:
+        with open_output(output) as out:
             if fmt is Format.JSON:
                 data = {
                     "run": assessed.run.id,
@@ -570,8 +537,8 @@ def diff_command(
 
       portintel diff || mail -s "new ports open" ops@example.com
     """
-    with _guard(DiffExit.ERROR):
-        settings = _settings()
+    with guard(DiffExit.ERROR):
+        settings = common_settings()
         with Store(settings.database_url()) as store:
             before, after = _two_runs(store, run_a, run_b)
             old = list(annotate(store.services(before.id)))
@@ -585,7 +552,7 @@ def diff_command(
             run_b=after.id,
         )
         fmt = _format(fmt, output)
-        with _output(output) as out:
+        with open_output(output) as out:
             _write_diff(diff, fmt, out)
     if (fail_on is FailOn.OPENED and diff.opened) or (fail_on is FailOn.ANY and diff.entries):
         raise typer.Exit(DiffExit.OPENED)
