@@ -29,6 +29,7 @@ from rich.table import Table
 
 from cli.common import Exit, err, guard, note, redactor, settings, state
 from cli.common import output as open_output
+from cli.import_cmds import import_command
 from cli.progress import SourceProgress
 from cli.report_cmds import diff_command, explain_command, report_app
 from connectors.base import Connector
@@ -533,6 +534,7 @@ def sources(
 app.add_typer(report_app, name="report")
 app.command("diff")(diff_command)  # its own exit codes, diff(1)-style: see its help
 app.command("explain")(explain_command)
+app.command("import")(import_command)
 
 
 def main() -> None:

@@ -55,7 +55,7 @@ def settings() -> Settings:
 def note(message: str) -> None:
     """A line for the person at the terminal (stderr), unless --quiet."""
     if not state.quiet:
-        err.print(printable(redactor.redact(message)), markup=False)
+        err.print(printable(redactor.redact(message)), markup=False, soft_wrap=True)
 
 
 @contextmanager
@@ -66,7 +66,7 @@ def guard(code: int = Exit.ERROR) -> Iterator[None]:
     except PortintelError as exc:
         if state.debug:
             err.print_exception()
-        err.print(f"error: {printable(redactor.redact(str(exc)))}", markup=False)
+        err.print(f"error: {printable(redactor.redact(str(exc)))}", markup=False, soft_wrap=True)
         raise typer.Exit(code) from None
     except KeyboardInterrupt:
         err.print("interrupted: what was fetched so far is kept in the store", markup=False)

@@ -2,9 +2,7 @@
 
 core cannot import connectors, so this is where the providers' pure normalizers are handed
 to the importer. Everything here is a plain function or a typer option alias; cli/app.py
-registers the command:
-
-    app.command("import")(guarded(make_import_command(lambda: Store(state.settings.db), note)))
+registers the command.
 
 The new export formats are in `EXPORTERS`, keyed by their `--format` names.
 """
@@ -18,6 +16,7 @@ from typing import Annotated, TextIO
 
 import typer
 
+from cli.common import guard, note, settings
 from connectors.censys.normalize import normalize as censys_normalize
 from connectors.netlas.normalize import normalize as netlas_normalize
 from connectors.shodan.normalize import normalize as shodan_normalize
@@ -143,27 +142,24 @@ def report_lines(report: ImportReport) -> list[str]:
     return [report.summary(), *(f"  {line}" for line in report.details())]
 
 
-def make_import_command(
-    open_store: Callable[[], Store], note: Callable[[str], None]
-) -> Callable[..., None]:
-    """The `import` command, bound to the app's store and its way of printing notes."""
+def import_command(
+    file: FileArg,
+    source_name: SourceNameOpt = None,
+    skip_bad: SkipBadOpt = False,
+    map_: MapOpt = None,
+    input_format: FormatOpt = None,
+) -> None:
+    """Import third-party findings (nmap, masscan, naabu, Shodan, Censys, Netlas, CSV)
+    as observations of their own source, ready to reconcile and verify.
 
-    def import_command(
-        file: FileArg,
-        source_name: SourceNameOpt = None,
-        skip_bad: SkipBadOpt = False,
-        map_: MapOpt = None,
-        input_format: FormatOpt = None,
-    ) -> None:
-        """Import third-party findings (nmap, masscan, naabu, Shodan, Censys, Netlas, CSV)
-        as observations of their own source, ready to reconcile and verify."""
+    Nothing is probed: `portintel verify FILE` imports and re-probes in one go.
+    """
+    with guard():
         stream = open_import(
             file, source_name=source_name, skip_bad=skip_bad, maps=map_, fmt=input_format
         )
-        with open_store() as store:
+        with Store(settings().database_url()) as store:
             outcome = import_into_store(store, stream)
         for line in report_lines(outcome.report):
             note(line)
         note(f"stored as run #{outcome.run_id}")
-
-    return import_command

@@ -5,10 +5,10 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-import typer
 from typer.testing import CliRunner
 
-from cli.import_cmds import EXPORTERS, import_into_store, make_import_command, open_import
+from cli.app import app
+from cli.import_cmds import EXPORTERS, import_into_store, open_import
 from core.errors import InputError
 from core.models import Kind, RunStatus
 from core.store import Store
@@ -90,13 +90,7 @@ def test_a_bad_record_fails_the_run_and_says_what_was_stored(tmp_path: Path) -> 
         assert store.run(outcome.run_id).status is RunStatus.PARTIAL
 
 
-def test_the_command(tmp_path: Path) -> None:
-    notes: list[str] = []
-    app = typer.Typer()
-    app.command("import")(
-        make_import_command(lambda: Store(f"sqlite:///{tmp_path / 'p.db'}"), notes.append)
-    )
-    app.command("noop")(lambda: None)  # two commands: typer then expects a command name
+def test_the_command(isolated: Path) -> None:
     result = CliRunner().invoke(
         app,
         [
@@ -111,8 +105,13 @@ def test_the_command(tmp_path: Path) -> None:
         ],
     )
     assert result.exit_code == 0, result.output
-    assert notes[0].endswith("2 claims imported as import:pentest, 0 duplicates, 0 skipped")
-    assert notes[-1].startswith("stored as run #")
+    lines = result.stderr.splitlines()
+    assert lines[0].endswith("2 claims imported as import:pentest, 0 duplicates, 0 skipped")
+    assert lines[-1].startswith("stored as run #")
+    with Store(f"sqlite:///{isolated / 'portintel.db'}") as store:
+        run = store.run(store.latest_run_id() or 0)
+    assert run.sources[0].source == "import:pentest"
+    assert run.sources[0].observations == 2
 
 
 def test_the_new_export_formats_are_offered() -> None:
