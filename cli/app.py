@@ -32,6 +32,7 @@ from cli.common import output as open_output
 from cli.import_cmds import import_command
 from cli.progress import SourceProgress
 from cli.report_cmds import diff_command, explain_command, report_app
+from cli.verify_findings import VerdictFormat, is_findings_file, verify_findings
 from connectors.base import Connector
 from connectors.registry import Chosen, SourceState, open_connectors, select
 from core.config import load_settings
@@ -442,9 +443,24 @@ def scan(
 @app.command("verify")
 @guarded
 def verify_command(
-    targets: TargetsArg = None,
+    targets: Annotated[
+        list[str] | None,
+        typer.Argument(
+            help="Targets whose claimed ports to re-probe, or findings files (nmap -oX, "
+            "masscan, naabu, Shodan/Censys/Netlas exports, CSV) whose claims to check",
+            show_default=False,
+        ),
+    ] = None,
     input_list: InputListOpt = None,
     column: ColumnOpt = None,
+    scope: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--scope",
+            help="With findings files: only these targets may be probed "
+            "[default: the hosts the files name]",
+        ),
+    ] = None,
     exclude: ExcludeOpt = None,
     source: SourceOpt = None,
     rate: RateOpt = None,
@@ -457,23 +473,38 @@ def verify_command(
     force: ForceOpt = False,
     skip_bad: SkipBadOpt = False,
 ) -> None:
-    """Re-probe exactly the endpoints the sources claim: confirmed, refuted or unverified.
+    """Re-probe claimed ports: confirmed, refuted, changed or unverified.
 
-    Asks the configured sources (cached answers are reused), then probes only the claimed
-    (ip, port, transport) endpoints inside the targets. Fast: no port discovery. Examples:
+    Given targets, asks the configured sources (cached answers are reused) and probes only
+    the (ip, port, transport) endpoints they claim: fast, no port discovery. Given a
+    findings file, imports its claims, probes them and writes one verdict per claim beside
+    the original row (CSV, or JSON lines with --format json); exit 0 when every claim is
+    confirmed, 5 when some are refuted or changed, 6 when the rest could not be verified.
 
       portintel verify 198.51.100.0/28
 
-      portintel verify -iL assets.txt --format json -o verdicts.json
+      portintel verify pentest-2026.xml --scope 198.51.100.0/24 -o verdicts.csv
     """
-    scope = _scope(targets or [], input_list or [], column, exclude or [], force, skip_bad)
+    args = targets or []
+    findings = [Path(a) for a in args if is_findings_file(a)]
     options = VerifyOptions(timeout=timeout, retries=retries, rate=rate)
+    if findings:
+        others = [a for a in args if Path(a) not in findings]
+        if others or input_list:
+            raise InputError("give either findings files or targets, not both (see --scope)")
+        excludes = gather_entries(exclude or [])
+        verdict_fmt = VerdictFormat.JSONL if fmt is Format.JSON else VerdictFormat.CSV
+        verify_findings(
+            findings, scope or [], excludes, options, output, verdict_fmt, skip_bad, force
+        )
+        return
+    scope_ = _scope(args, input_list or [], column, exclude or [], force, skip_bad)
 
     def plan_for(store: Store, scope: Scope) -> Plan:
         return plan_claims(scope, claimed_endpoints(store, set(scope.addresses())))
 
     step = _verify_step(plan_for, options)
-    _run("verify", scope, Passive(source or [], budget, refresh), output, fmt, step)
+    _run("verify", scope_, Passive(source or [], budget, refresh), output, fmt, step)
 
 
 @app.command()

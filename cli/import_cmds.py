@@ -9,7 +9,7 @@ The new export formats are in `EXPORTERS`, keyed by their `--format` names.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, TextIO
@@ -23,7 +23,7 @@ from connectors.shodan.normalize import normalize as shodan_normalize
 from core.errors import InputError
 from core.importers import Format, ImportReport, ImportStream, Normalizer, import_file
 from core.importers.csv_rows import parse_map
-from core.models import RunStatus, Service, SourceRun
+from core.models import Endpoint, Observation, RunStatus, Service, SourceRun
 from core.report.to_jsonl import write_jsonl
 from core.report.to_nmap_xml import write_nmap_xml
 from core.store import Store
@@ -98,7 +98,9 @@ class ImportOutcome:
     stored: int
 
 
-def import_into_store(store: Store, stream: ImportStream) -> ImportOutcome:
+def import_into_store(
+    store: Store, stream: ImportStream, seen: set[Endpoint] | None = None
+) -> ImportOutcome:
     """Store the stream's claims as one run, and say plainly what happened.
 
     Claims are written in batches as they stream. If the import stops at a bad record
@@ -108,7 +110,10 @@ def import_into_store(store: Store, stream: ImportStream) -> ImportOutcome:
     run_id = store.start_run(f"import {stream.path}", [str(stream.path)])
     report = stream.report
     try:
-        stored = store.add_observations(run_id, (claim.observation for claim in stream))
+        claims: Iterator[Observation] = (claim.observation for claim in stream)
+        if seen is not None:
+            claims = _remember(claims, seen)
+        stored = store.add_observations(run_id, claims)
     except InputError as exc:
         _finish(store, run_id, report, RunStatus.FAILED, str(exc))
         raise InputError(
@@ -118,6 +123,12 @@ def import_into_store(store: Store, stream: ImportStream) -> ImportOutcome:
     clean = report.complete and not report.skipped_count
     _finish(store, run_id, report, RunStatus.OK if clean else RunStatus.PARTIAL)
     return ImportOutcome(run_id, report, stored)
+
+
+def _remember(observations: Iterator[Observation], seen: set[Endpoint]) -> Iterator[Observation]:
+    for obs in observations:
+        seen.add(obs.endpoint)
+        yield obs
 
 
 def _finish(
