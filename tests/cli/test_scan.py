@@ -41,7 +41,7 @@ def claim(ip: str, port: int, source: str = "shodan", product: str | None = None
 
 
 def tcp_lab_ports(lab: RunningLab) -> dict[int, str]:
-    return {p.port: svc.name for svc in lab for p in svc.ports if p.transport is Transport.TCP}
+    return {p.port: svc.name for svc in lab for p in svc.ports if p.transport == Transport.TCP}
 
 
 def by_endpoint(doc: dict[str, Any]) -> dict[tuple[str, int, str], dict[str, Any]]:
@@ -71,7 +71,7 @@ def test_full_scan_finds_every_lab_port_and_names_it(lab: RunningLab, home: Path
     # And the products are right, with the dpkg version where the service reveals it
     for svc in lab:
         for p in svc.ports:
-            if p.transport is not Transport.TCP:
+            if p.transport != Transport.TCP:
                 continue
             got = found[("127.0.0.1", p.port, "tcp")]
             assert (got["product"] or "").lower() == svc.product.lower(), (svc.name, got)
