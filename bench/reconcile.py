@@ -1,0 +1,364 @@
+"""Benchmark: raw Shodan-shaped records -> normalize -> store -> reconcile -> services.
+
+    python bench/reconcile.py [--observations 1000000] [--db PATH] [--profile FILE]
+
+Generates synthetic banners (documentation addresses only: 192.0.2.0/24, 198.51.100.0/24,
+203.0.113.0/24 over many ports, and 2001:db8::/32), 3-5 sightings of each endpoint spread
+over scan rounds, as search pages of up to 100 banners. Everything is lazy, so memory must
+not grow with --observations: peak RSS is printed at 100k and 1M observations (and each
+further power of ten) in both stages, which shows whether it stays flat.
+The bar (issue): >= 50,000 observations/s end to end, flat memory.
+"""
+
+from __future__ import annotations
+
+import argparse
+import cProfile
+import io
+import itertools
+import pstats
+import random
+import resource
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Collection, Iterable, Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a checkout
+
+from core.models import (
+    CertSummary,
+    Endpoint,
+    Kind,
+    Observation,
+    RawRecord,
+    Service,
+    TlsSummary,
+    Vuln,
+)
+from core.naming import canonical_service
+from core.pipeline.reconcile import reconcile_all
+from core.store import Store
+
+Normalizer = Callable[[RawRecord], list[Observation]]
+
+PAGE = 100  # banners per search page, as Shodan pages them
+BLOCK = 100  # endpoints whose histories are interleaved across scan rounds
+FETCHED = datetime(2026, 6, 1, tzinfo=UTC)
+FIRST_SCAN = datetime(2026, 1, 1, tzinfo=UTC)
+V4_NETS = ("192.0.2.", "198.51.100.", "203.0.113.")
+
+# (module, product, versions) per port: the usual suspects of an internet scan.
+CATALOGUE: dict[int, tuple[str, str | None, tuple[str, ...]]] = {
+    22: ("ssh", "OpenSSH", ("8.9p1", "9.2p1", "9.6p1")),
+    25: ("smtp", "Postfix smtpd", ("",)),
+    80: ("http", "nginx", ("1.18.0", "1.22.1", "1.24.0")),
+    443: ("https", "nginx", ("1.18.0", "1.22.1", "1.24.0")),
+    3306: ("mysql", "MySQL", ("8.0.36", "5.7.44")),
+    5432: ("postgresql", "PostgreSQL", ("15.6", "16.2")),
+    6379: ("redis", "Redis key-value store", ("7.2.4",)),
+    8080: ("http", "Apache httpd", ("2.4.57", "2.4.58")),
+    8443: ("https", "Jetty", ("9.4.53",)),
+}
+PORTS = tuple(CATALOGUE)
+
+
+class Checkpoints:
+    """Peak RSS when a running count crosses 100k, 1M, 10M, ..."""
+
+    def __init__(self, stage: str) -> None:
+        self.stage = stage
+        self.next = 100_000
+        self.seen: list[tuple[int, float]] = []
+
+    def count(self, total: int) -> None:
+        while total >= self.next:
+            self.seen.append((self.next, peak_rss_mib()))
+            self.next *= 10
+
+
+def peak_rss_mib() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB on Linux
+
+
+def endpoint_of(index: int) -> tuple[str, int]:
+    """The index-th synthetic endpoint: every 10th on IPv6, the rest IPv4 over many ports."""
+    if index % 10 == 9:
+        n = index // 10
+        return f"2001:db8:{n >> 16 & 0xFFFF:x}:{n & 0xFFFF:x}::1", PORTS[n % len(PORTS)]
+    host, spread = divmod(index, 768)
+    net, last = divmod(spread, 256)
+    port = PORTS[host % len(PORTS)] if host < len(PORTS) else 1024 + host
+    return f"{V4_NETS[net]}{last}", port
+
+
+def banner(index: int, scan: int, rng: random.Random) -> dict[str, Any]:
+    """One Shodan-banner-shaped dict for endpoint `index` seen in scan round `scan`."""
+    ip, port = endpoint_of(index)
+    module, product, versions = CATALOGUE.get(port, ("auto", None, ("",)))
+    if port not in CATALOGUE and index % 3 == 0:
+        module, product, versions = "http", "lighttpd", ("1.4.73",)
+    when = FIRST_SCAN + timedelta(days=7 * scan, seconds=rng.randrange(86_400))
+    record: dict[str, Any] = {
+        "ip_str": ip,
+        "port": port,
+        "transport": "tcp",
+        "timestamp": when.strftime("%Y-%m-%dT%H:%M:%S.%f"),
+        "hash": rng.getrandbits(31),
+        "_shodan": {"module": module, "crawler": "0123456789abcdef", "id": f"b{index}-{scan}"},
+        "data": f"{product or 'unknown'} banner {index}\r\n",
+        "org": "Example Org",
+        "asn": f"AS{64496 + index % 16}",
+        "hostnames": [f"h{index % 997}.example.com"],
+        "location": {"country_code": "ZZ"},
+    }
+    if product is not None:
+        record["product"] = product
+        record["version"] = versions[(index + scan // 2) % len(versions)]
+    if module in ("http", "https"):
+        record["http"] = {"status": 200, "title": "Example Domain", "server": product}
+    if module == "https":
+        record["ssl"] = {
+            "versions": ["TLSv1.2", "TLSv1.3", "-TLSv1", "-SSLv3"],
+            "cipher": {"name": "TLS_AES_128_GCM_SHA256", "version": "TLSv1.3", "bits": 128},
+            "cert": {
+                "subject": {"CN": f"h{index % 997}.example.com"},
+                "issuer": {"CN": "Example CA"},
+                "issued": "20260101000000Z",
+                "expires": "20270101000000Z",
+                "pubkey": {"type": "rsa", "bits": 2048},
+            },
+        }
+    if port == 80 and index % 5 == 0:
+        record["vulns"] = {"CVE-2021-23017": {"cvss": 7.7, "verified": False}}
+    if index % 50 == 0:
+        record["tags"] = ["cdn"]
+    return record
+
+
+def raw_pages(observations: int, seed: int = 1) -> Iterator[RawRecord]:
+    """Search pages holding `observations` banners in all, lazily.
+
+    Endpoints are taken BLOCK at a time; each takes 3-5 scan rounds, and a round's page
+    holds each endpoint at most once (Shodan's pages do; its normalizer keeps one per page).
+    """
+    rng = random.Random(seed)
+    emitted = 0
+    for start in itertools.count(0, BLOCK):
+        block = range(start, start + BLOCK)
+        rounds = {i: 3 + (i * 2654435761 >> 7) % 3 for i in block}
+        for scan in range(5):
+            matches: list[dict[str, Any]] = []
+            for i in block:
+                if scan < rounds[i] and emitted < observations:
+                    matches.append(banner(i, scan, rng))
+                    emitted += 1
+            for offset in range(0, len(matches), PAGE):
+                page = matches[offset : offset + PAGE]
+                yield RawRecord(
+                    source="shodan",
+                    endpoint_kind="search",
+                    query="org:example",
+                    fetched_at=FETCHED,
+                    payload={"matches": page, "total": observations},
+                )
+            if emitted >= observations:
+                return
+
+
+# -- a bench-local normalizer, used only when connectors.shodan.normalize is missing -----
+
+
+def local_normalize(raw: RawRecord) -> list[Observation]:
+    """A minimal Shodan banner -> Observation mapping (no validation of the raw shape)."""
+    return [_local(match, raw.fetched_at) for match in raw.payload["matches"]]
+
+
+def _local(match: dict[str, Any], fetched_at: datetime) -> Observation:
+    ssl = match.get("ssl")
+    tls = None
+    if ssl:
+        cert = ssl.get("cert") or {}
+        tls = TlsSummary(
+            versions=tuple(v for v in ssl.get("versions", ()) if not v.startswith("-")),
+            cipher=(ssl.get("cipher") or {}).get("name"),
+            cert=CertSummary(
+                subject=",".join(f"{k}={v}" for k, v in cert.get("subject", {}).items()),
+                issuer=",".join(f"{k}={v}" for k, v in cert.get("issuer", {}).items()),
+                key_type=(cert.get("pubkey") or {}).get("type"),
+                key_bits=(cert.get("pubkey") or {}).get("bits"),
+            ),
+        )
+    http = match.get("http") or {}
+    return Observation(
+        endpoint=Endpoint(ip=match["ip_str"], port=match["port"], transport=match["transport"]),
+        source="shodan",
+        kind=Kind.PASSIVE,
+        observed_at=datetime.fromisoformat(match["timestamp"]),
+        fetched_at=fetched_at,
+        service=canonical_service(match.get("_shodan", {}).get("module")),
+        product=match.get("product") or None,
+        version=match.get("version") or None,
+        banner=match.get("data"),
+        http_server=http.get("server"),
+        http_title=http.get("title"),
+        http_status=http.get("status"),
+        tls=tls,
+        vulns=tuple(Vuln(cve=cve, cvss=v.get("cvss")) for cve, v in match.get("vulns", {}).items()),
+        hostnames=tuple(match.get("hostnames", ())),
+        tags=tuple(match.get("tags", ())),
+        org=match.get("org"),
+        asn=match.get("asn"),
+    )
+
+
+def pick_normalizer(choice: str) -> tuple[str, Normalizer]:
+    if choice in ("auto", "shodan"):
+        try:
+            from connectors.shodan.normalize import normalize
+        except ImportError:
+            if choice == "shodan":
+                raise
+        else:
+            return "connectors.shodan.normalize", normalize
+    return "bench-local mapping", local_normalize
+
+
+# -- the timed stages ----------------------------------------------------------------------
+
+
+class Clock:
+    """Seconds spent per stage, accumulated around interleaved generator steps."""
+
+    def __init__(self) -> None:
+        self.spent: dict[str, float] = {}
+
+    def add(self, stage: str, seconds: float) -> None:
+        self.spent[stage] = self.spent.get(stage, 0.0) + seconds
+
+
+def observations_stream(
+    pages: Iterator[RawRecord], normalize: Normalizer, clock: Clock, marks: Checkpoints
+) -> Iterator[Observation]:
+    """Normalized observations, timing generation and normalization apart from storing."""
+    total = 0
+    while True:
+        t0 = time.perf_counter()
+        raw = next(pages, None)
+        t1 = time.perf_counter()
+        clock.add("generate", t1 - t0)
+        if raw is None:
+            return
+        observations = normalize(raw)
+        clock.add("normalize", time.perf_counter() - t1)
+        yield from observations
+        total += len(observations)
+        marks.count(total)
+
+
+class TimedStore(Store):
+    """The real Store, with the time spent reading and writing services accounted."""
+
+    clock: Clock
+    marks: Checkpoints
+
+    def iter_endpoint_observations(
+        self, ips: Collection[str] | None = None
+    ) -> Iterator[tuple[Endpoint, list[Observation]]]:
+        groups = super().iter_endpoint_observations(ips)
+        total = 0
+        while True:
+            t0 = time.perf_counter()
+            item = next(groups, None)
+            self.clock.add("read observations", time.perf_counter() - t0)
+            if item is None:
+                return
+            yield item
+            total += len(item[1])
+            self.marks.count(total)
+
+    def save_services(self, run_id: int, services: Iterable[Service]) -> int:
+        pulled = 0.0
+
+        def timed() -> Iterator[Service]:
+            nonlocal pulled
+            iterator = iter(services)
+            while True:
+                t0 = time.perf_counter()
+                item = next(iterator, None)
+                pulled += time.perf_counter() - t0
+                if item is None:
+                    return
+                yield item
+
+        t0 = time.perf_counter()
+        count = super().save_services(run_id, timed())
+        self.clock.add("write services", time.perf_counter() - t0 - pulled)
+        self.clock.add("_pulled", pulled)
+        return count
+
+
+def run(observations: int, db: Path, normalize: Normalizer) -> None:
+    store = TimedStore(f"sqlite:///{db}")
+    clock = Clock()
+    store.clock = clock
+    ingest_marks, reconcile_marks = Checkpoints("store"), Checkpoints("reconcile")
+    store.marks = reconcile_marks
+    try:
+        run_id = store.start_run("bench", ["192.0.2.0/24", "198.51.100.0/24", "203.0.113.0/24"])
+        t0 = time.perf_counter()
+        stream = observations_stream(raw_pages(observations), normalize, clock, ingest_marks)
+        stored = store.add_observations(run_id, stream)
+        t1 = time.perf_counter()
+        services = reconcile_all(store, run_id)
+        t2 = time.perf_counter()
+    finally:
+        store.close()
+
+    ingest, merge = t1 - t0, t2 - t1
+    spent = clock.spent
+    spent["store observations"] = ingest - spent["generate"] - spent["normalize"]
+    spent["reconcile"] = spent.pop("_pulled") - spent["read observations"]
+    total = ingest + merge
+    print(f"observations: {stored:,}  endpoints/services: {services:,}  db: {db}")
+    print(f"end to end: {total:.1f} s  ->  {stored / total:,.0f} observations/s")
+    for stage in ("generate", "normalize", "store observations"):
+        print(f"  {stage:<20} {spent[stage]:7.2f} s  ({stored / spent[stage]:>12,.0f} obs/s)")
+    for stage in ("read observations", "reconcile", "write services"):
+        print(f"  {stage:<20} {spent[stage]:7.2f} s  ({stored / spent[stage]:>12,.0f} obs/s)")
+    for marks in (ingest_marks, reconcile_marks):
+        for count, rss in marks.seen:
+            print(f"  peak RSS after {count:>10,} observations ({marks.stage}): {rss:7.1f} MiB")
+    print(f"  peak RSS at the end: {peak_rss_mib():.1f} MiB")
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--observations", type=int, default=1_000_000)
+    parser.add_argument("--db", type=Path, help="SQLite file (default: a temporary one)")
+    parser.add_argument("--normalizer", choices=("auto", "shodan", "local"), default="auto")
+    parser.add_argument("--profile", type=Path, help="write cProfile stats here")
+    args = parser.parse_args(argv)
+
+    name, normalize = pick_normalizer(args.normalizer)
+    print(f"normalizer: {name}")
+    with tempfile.TemporaryDirectory(prefix="portintel-bench-") as tmp:
+        db = args.db or Path(tmp) / "bench.db"
+        if db.exists():
+            sys.exit(f"{db} exists: the bench wants an empty database")
+        if args.profile is None:
+            run(args.observations, db, normalize)
+            return
+        profiler = cProfile.Profile()
+        profiler.runcall(run, args.observations, db, normalize)
+        profiler.dump_stats(args.profile)
+        out = io.StringIO()
+        pstats.Stats(profiler, stream=out).sort_stats("tottime").print_stats(30)
+        print(out.getvalue())
+
+
+if __name__ == "__main__":
+    main()

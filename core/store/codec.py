@@ -1,0 +1,276 @@
+"""Models to table rows and back: the store's hot paths.
+
+A million observations pass through here twice per run, so the conversions avoid
+per-field Python work. On the way in, the indexed scalars are read straight off the model
+and the rest goes through pydantic's compiled JSON dump. On the way out, an Observation is
+rebuilt from its own row without validating it again: the row was written from a
+validated model, so validation would only re-check what is known to hold (and re-parse an
+IP address per row, the single most expensive step). Nested models (TLS, vulns) are
+small and rarer, and are validated.
+
+Times: SQLite keeps a DateTime as text in SQLAlchemy's layout ("YYYY-MM-DD HH:MM:SS.ffffff",
+UTC, no zone); other backends take and give aware datetimes. `TimeCodec` hides which.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from datetime import UTC, datetime
+from typing import Any, TypeVar
+
+from pydantic import BaseModel
+from pydantic_core import from_json
+
+from core.errors import StoreError
+from core.models import (
+    Endpoint,
+    Evidence,
+    Kind,
+    Observation,
+    PortState,
+    Service,
+    TlsSummary,
+    Transport,
+    Vuln,
+)
+
+M = TypeVar("M", bound=BaseModel)
+
+# The observations columns that hold Observation fields, in the order rows are read.
+OBS_FIELDS = (
+    "source",
+    "kind",
+    "evidence",
+    "state",
+    "observed_at",
+    "fetched_at",
+    "service",
+    "product",
+    "version",
+    "raw_id",
+)
+OBS_EXTRA: set[str] = set(Observation.model_fields) - {"endpoint", *OBS_FIELDS}
+"""Observation fields kept together in the `extra` JSON column."""
+
+_KIND = {k.value: k for k in Kind}
+_EVIDENCE = {e.value: e for e in Evidence}
+_STATE = {s.value: s for s in PortState}
+_TRANSPORT = {t.value: t for t in Transport}
+
+
+class TimeCodec:
+    """UTC datetimes to and from what the backend's driver stores."""
+
+    def __init__(self, text: bool) -> None:
+        self.text = text  # SQLite: times travel as text
+        self._shared: datetime | None = None
+        self._shared_text = ""
+
+    def encode(self, value: datetime | None) -> Any:
+        if value is None or not self.text:
+            return value
+        return value.astimezone(UTC).isoformat(" ", "microseconds")[:26]
+
+    def encode_shared(self, value: datetime) -> Any:
+        """`encode` for a value that repeats row after row (one raw record's fetched_at)."""
+        if value is not self._shared:
+            self._shared, self._shared_text = value, self.encode(value)
+        return self._shared_text if self.text else value
+
+    @staticmethod
+    def decode(value: Any) -> datetime | None:
+        if value is None:
+            return None
+        if isinstance(value, str):
+            # Parsing with an explicit offset is several times faster than replace().
+            return datetime.fromisoformat(value + "+00:00")
+        if value.tzinfo is None:
+            return value.replace(tzinfo=UTC)  # type: ignore[no-any-return]
+        return value.astimezone(UTC)  # type: ignore[no-any-return]
+
+
+# -- trusted construction ----------------------------------------------------------------
+
+_setattr = object.__setattr__
+
+
+def trusted(cls: type[M], values: dict[str, Any]) -> M:
+    """An instance of `cls` from values known to be valid, skipping validation.
+
+    `values` must hold every field, in declaration order, already of its declared type:
+    what `model_construct` promises, without its per-field Python loop. Used only on rows
+    this store wrote.
+    """
+    obj = cls.__new__(cls)
+    _setattr(obj, "__dict__", values)
+    _setattr(obj, "__pydantic_fields_set__", set(values))
+    _setattr(obj, "__pydantic_extra__", None)
+    _setattr(obj, "__pydantic_private__", None)
+    return obj
+
+
+def _template(cls: type[BaseModel]) -> dict[str, Any]:
+    """Every field of `cls` in declaration order, at its default (None when required).
+
+    Copies of it are filled in place: a model's __dict__ must keep the declared field
+    order, since pydantic serialises in that order.
+    """
+    return {
+        name: None if field.is_required() else field.get_default(call_default_factory=True)
+        for name, field in cls.model_fields.items()
+    }
+
+
+_OBS_TEMPLATE = _template(Observation)
+
+
+def _vulns(items: Sequence[dict[str, Any]]) -> tuple[Vuln, ...]:
+    return tuple(Vuln.model_validate(item) for item in items)
+
+
+# How each extra field comes back from JSON; nested models are validated (they are rare
+# and small), flat values only need their container type back.
+_EXTRA_DECODERS: dict[str, Callable[[Any], Any]] = {
+    "cpes": tuple,
+    "hostnames": tuple,
+    "tags": tuple,
+    "vulns": _vulns,
+    "tls": TlsSummary.model_validate,
+    "banner": str,
+    "http_server": str,
+    "http_title": str,
+    "http_status": int,
+    "org": str,
+    "asn": str,
+}
+
+
+# -- observations ------------------------------------------------------------------------
+
+
+def observation_row(run_id: int, obs: Observation, time: TimeCodec) -> dict[str, Any]:
+    """The `observations` row for one observation of run `run_id`."""
+    endpoint = obs.endpoint
+    extra = None
+    if not OBS_EXTRA.isdisjoint(obs.model_fields_set):
+        extra = obs.model_dump_json(include=OBS_EXTRA, exclude_defaults=True)
+        if extra == "{}":
+            extra = None
+    return {
+        "run_id": run_id,
+        "raw_id": obs.raw_id,
+        "ip": endpoint.ip,
+        "port": endpoint.port,
+        "transport": endpoint.transport.value,
+        "source": obs.source,
+        "kind": obs.kind.value,
+        "evidence": obs.evidence.value,
+        "state": obs.state.value,
+        "observed_at": time.encode(obs.observed_at),
+        "fetched_at": time.encode_shared(obs.fetched_at),
+        "service": obs.service,
+        "product": obs.product,
+        "version": obs.version,
+        "extra": extra,
+    }
+
+
+def observation(endpoint: Endpoint, row: Sequence[Any]) -> Observation:
+    """Rebuild an Observation from a row of (ip, port, transport, *OBS_FIELDS, extra)."""
+    decode = TimeCodec.decode
+    values = _OBS_TEMPLATE.copy()
+    values["endpoint"] = endpoint
+    values["source"] = row[3]
+    values["kind"] = _KIND[row[4]]
+    values["evidence"] = _EVIDENCE[row[5]]
+    values["state"] = _STATE[row[6]]
+    values["observed_at"] = decode(row[7])
+    values["fetched_at"] = decode(row[8])
+    values["service"] = row[9]
+    values["product"] = row[10]
+    values["version"] = row[11]
+    values["raw_id"] = row[12]
+    if row[13]:
+        extra = from_json(row[13])
+        unknown = extra.keys() - _EXTRA_DECODERS.keys()
+        if unknown:
+            # A field this code does not know: written by a newer portintel.
+            raise StoreError(
+                f"stored observations hold fields this portintel does not know "
+                f"({', '.join(sorted(unknown))}): upgrade portintel to read this store"
+            )
+        for name, value in extra.items():
+            values[name] = None if value is None else _EXTRA_DECODERS[name](value)
+    return trusted(Observation, values)
+
+
+def group_observations(
+    rows: Iterable[Sequence[Any]],
+) -> Iterator[tuple[Endpoint, list[Observation]]]:
+    """Fold rows ordered by (ip, port, transport) into one list per endpoint."""
+    key: tuple[Any, Any, Any] | None = None
+    endpoint: Endpoint | None = None
+    group: list[Observation] = []
+    for row in rows:
+        row_key = (row[0], row[1], row[2])
+        if row_key != key:
+            if endpoint is not None:
+                yield endpoint, group
+            key = row_key
+            # Stored addresses are canonical already: no need to parse one per endpoint.
+            endpoint = trusted(
+                Endpoint, {"ip": row[0], "port": row[1], "transport": _TRANSPORT[row[2]]}
+            )
+            group = []
+        assert endpoint is not None
+        group.append(observation(endpoint, row))
+    if endpoint is not None:
+        yield endpoint, group
+
+
+# -- services ----------------------------------------------------------------------------
+
+
+def service_row(run_id: int, service: Service, time: TimeCodec) -> dict[str, Any]:
+    """The `services` row of one reconciled endpoint."""
+    endpoint = service.endpoint
+    return {
+        "run_id": run_id,
+        "ip": endpoint.ip,
+        "port": endpoint.port,
+        "transport": endpoint.transport.value,
+        "state": service.state.value,
+        "status": service.status.value,
+        "service": service.service,
+        "product": service.product,
+        "version": service.version,
+        "chosen_from": service.chosen_from,
+        "first_seen": time.encode(service.first_seen),
+        "last_seen": time.encode(service.last_seen),
+        "colour": service.colour.value if service.colour is not None else None,
+        "data": service.model_dump_json(),
+    }
+
+
+def service_source_rows(run_id: int, service: Service, time: TimeCodec) -> list[dict[str, Any]]:
+    """One `service_sources` row per source that spoke about the endpoint."""
+    endpoint = service.endpoint
+    ip, port, transport = endpoint.ip, endpoint.port, endpoint.transport.value
+    return [
+        {
+            "run_id": run_id,
+            "ip": ip,
+            "port": port,
+            "transport": transport,
+            "source": seen.source,
+            "first_seen": time.encode(seen.first_seen),
+            "last_seen": time.encode(seen.last_seen),
+            "state": seen.state.value,
+        }
+        for seen in service.per_source
+    ]
+
+
+def service(data: str) -> Service:
+    """A Service from its stored JSON (validated: services are read far less often)."""
+    return Service.model_validate_json(data)

@@ -1,0 +1,337 @@
+"""The Store: every run, raw payload, observation and reconciled service, kept as history.
+
+Each write commits before it returns (batch by batch for the streaming ones), so a run
+that is interrupted keeps everything it had already fetched and paid for. Reads of the
+large tables stream: memory does not grow with the size of the store.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from collections.abc import Collection, Iterable, Iterator, Sequence
+from contextlib import contextmanager
+from itertools import islice
+from pathlib import Path
+from typing import Any, TypeVar
+
+import platformdirs
+import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql, sqlite
+
+from core.errors import InputError, StoreError
+from core.models import (
+    Endpoint,
+    Observation,
+    RawRecord,
+    Run,
+    RunStatus,
+    Service,
+    SourceRun,
+    utcnow,
+)
+from core.store import codec, tables
+from core.store.bulk import BulkInsert
+from core.store.engine import open_engine, shown
+
+T = TypeVar("T")
+
+BATCH = 5000
+"""Rows per executemany and per commit: large enough to amortise a commit, small enough
+that memory stays flat and an interruption loses at most one batch in flight."""
+
+_IN_CHUNK = 500  # addresses per `ip IN (...)`: well under every backend's parameter limit
+_YIELD_PER = 2000  # rows fetched per round trip while streaming
+
+
+def _batches(items: Iterable[T], size: int) -> Iterator[list[T]]:
+    iterator = iter(items)
+    while batch := list(islice(iterator, size)):
+        yield batch
+
+
+def _canonical(ip: str) -> str:
+    try:
+        return ipaddress.ip_address(ip.strip()).compressed
+    except ValueError as exc:
+        raise InputError(f"{ip!r} is not an IP address") from exc
+
+
+class Store:
+    """The database of runs, observations and services (SQLite file or PostgreSQL)."""
+
+    def __init__(self, url: str | None = None) -> None:
+        """Open the database at `url` (default: `default_url()`) and migrate it to head.
+
+        Raises StoreError, with what to do, when it cannot be opened or migrated.
+        """
+        self.url = url or self.default_url()
+        self._engine = open_engine(self.url)
+        self._time = codec.TimeCodec(text=self._engine.dialect.name == "sqlite")
+        self._insert_observations = BulkInsert(self._engine, tables.observations)
+        self._upsert_services = BulkInsert(self._engine, tables.services, upsert=True)
+        self._upsert_service_sources = BulkInsert(self._engine, tables.service_sources, upsert=True)
+        self._upsert_source_run = self._upsert(tables.source_runs)
+
+    @staticmethod
+    def default_url() -> str:
+        """A SQLite file in the user's data directory; the directory is made on open."""
+        path = Path(platformdirs.user_data_dir("portintel")) / "portintel.db"
+        return f"sqlite:///{path}"
+
+    def close(self) -> None:
+        self._engine.dispose()
+
+    def __enter__(self) -> Store:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # -- plumbing ------------------------------------------------------------------------
+
+    def _upsert(self, table: sa.Table) -> Any:
+        """A Core upsert on the primary key (with SQLAlchemy's type processing, for JSON)."""
+        stmt: Any = (
+            sqlite.insert(table)
+            if self._engine.dialect.name == "sqlite"
+            else postgresql.insert(table)
+        )
+        keys = [column.name for column in table.primary_key.columns]
+        updates = {c.name: stmt.excluded[c.name] for c in table.columns if c.name not in keys}
+        return stmt.on_conflict_do_update(index_elements=keys, set_=updates)
+
+    @contextmanager
+    def _write(self, what: str) -> Iterator[sa.Connection]:
+        """A transaction that commits on exit; database errors become StoreError."""
+        try:
+            with self._engine.begin() as connection:
+                yield connection
+        except sa.exc.SQLAlchemyError as exc:
+            reason = getattr(exc, "orig", None) or exc
+            raise StoreError(f"store {shown(self._engine.url)}: {what} failed: {reason}") from exc
+
+    @contextmanager
+    def _read(self, what: str) -> Iterator[sa.Connection]:
+        try:
+            with self._engine.connect() as connection:
+                yield connection
+        except sa.exc.SQLAlchemyError as exc:
+            reason = getattr(exc, "orig", None) or exc
+            raise StoreError(f"store {shown(self._engine.url)}: {what} failed: {reason}") from exc
+
+    # -- runs ----------------------------------------------------------------------------
+
+    def start_run(self, command: str, targets: Sequence[str]) -> int:
+        """Record a new run as RUNNING; returns its id."""
+        with self._write("starting a run") as conn:
+            result = conn.execute(
+                tables.runs.insert().values(
+                    started_at=utcnow(),
+                    command=command,
+                    targets=list(targets),
+                    status=RunStatus.RUNNING.value,
+                )
+            )
+            key = result.inserted_primary_key
+            assert key is not None
+            return int(key[0])
+
+    def finish_run(self, run_id: int, status: RunStatus) -> None:
+        """Stamp the run's end time and final status."""
+        with self._write("finishing a run") as conn:
+            conn.execute(
+                tables.runs.update()
+                .where(tables.runs.c.id == run_id)
+                .values(finished_at=utcnow(), status=status.value)
+            )
+
+    def save_source_run(self, run_id: int, source_run: SourceRun) -> None:
+        """Insert or replace what one source did in a run; call it as the source progresses."""
+        row = {
+            "run_id": run_id,
+            **source_run.model_dump(mode="json"),
+        }
+        with self._write(f"saving {source_run.source}'s progress") as conn:
+            conn.execute(self._upsert_source_run, row)
+
+    def runs(self) -> list[Run]:
+        """Every run, oldest first, with its sources."""
+        with self._read("listing runs") as conn:
+            run_rows = conn.execute(sa.select(tables.runs).order_by(tables.runs.c.id)).all()
+            source_rows = conn.execute(
+                sa.select(tables.source_runs).order_by(
+                    tables.source_runs.c.run_id, tables.source_runs.c.source
+                )
+            ).all()
+        sources: dict[int, list[SourceRun]] = {}
+        for row in source_rows:
+            sources.setdefault(row.run_id, []).append(_source_run(row._mapping))
+        return [_run(row._mapping, sources.get(row.id, [])) for row in run_rows]
+
+    def run(self, run_id: int) -> Run:
+        """One run with its sources; InputError when there is no such run."""
+        with self._read("reading a run") as conn:
+            row = conn.execute(
+                sa.select(tables.runs).where(tables.runs.c.id == run_id)
+            ).one_or_none()
+            source_rows = conn.execute(
+                sa.select(tables.source_runs)
+                .where(tables.source_runs.c.run_id == run_id)
+                .order_by(tables.source_runs.c.source)
+            ).all()
+        if row is None:
+            latest = self.latest_run_id()
+            hint = f"the latest is {latest}" if latest is not None else "the store has none yet"
+            raise InputError(f"there is no run {run_id} in the store; {hint}")
+        return _run(row._mapping, [_source_run(r._mapping) for r in source_rows])
+
+    def latest_run_id(self) -> int | None:
+        with self._read("finding the latest run") as conn:
+            value = conn.execute(sa.select(sa.func.max(tables.runs.c.id))).scalar()
+        return int(value) if value is not None else None
+
+    # -- raw records and observations ----------------------------------------------------
+
+    def add_raw(self, run_id: int, raw: RawRecord) -> int:
+        """Store a provider payload as received; returns its id for the observations."""
+        with self._write(f"storing a {raw.source} payload") as conn:
+            result = conn.execute(
+                tables.raw_records.insert().values(
+                    run_id=run_id,
+                    source=raw.source,
+                    endpoint_kind=raw.endpoint_kind,
+                    query=raw.query,
+                    fetched_at=raw.fetched_at,
+                    payload=raw.payload,
+                )
+            )
+            key = result.inserted_primary_key
+            assert key is not None
+            return int(key[0])
+
+    def iter_raw(self, run_id: int | None = None) -> Iterator[tuple[int, RawRecord]]:
+        """Stored payloads with their ids, oldest first (one run's, or all): a better
+        normalizer re-runs over these without spending a credit."""
+        raw = tables.raw_records.c
+        query = sa.select(tables.raw_records).order_by(raw.id)
+        if run_id is not None:
+            query = query.where(raw.run_id == run_id)
+        with self._read("reading raw records") as conn:
+            result = conn.execution_options(yield_per=_YIELD_PER).execute(query)
+            for row in result.mappings():
+                yield (
+                    row["id"],
+                    RawRecord(
+                        source=row["source"],
+                        endpoint_kind=row["endpoint_kind"],
+                        query=row["query"],
+                        fetched_at=row["fetched_at"],
+                        payload=row["payload"],
+                    ),
+                )
+
+    def add_observations(self, run_id: int, observations: Iterable[Observation]) -> int:
+        """Append observations to the history, committing every BATCH; returns the count.
+
+        `observations` is consumed lazily, so a generator of any length is fine.
+        """
+        row, time = codec.observation_row, self._time
+        count = 0
+        for batch in _batches(observations, BATCH):
+            rows = [row(run_id, obs, time) for obs in batch]
+            with self._write("storing observations") as conn:
+                self._insert_observations.execute(conn, rows)
+            count += len(rows)
+        return count
+
+    def iter_endpoint_observations(
+        self, ips: Collection[str] | None = None
+    ) -> Iterator[tuple[Endpoint, list[Observation]]]:
+        """Every observation ever stored, one list per endpoint, in (ip, port, transport) order.
+
+        Across all runs: reconciliation folds the whole history. Rows are streamed from the
+        database, so memory holds one endpoint's observations, not the table. `ips`
+        restricts the result to those addresses.
+        """
+        if ips is None:
+            yield from self._endpoint_groups(None)
+            return
+        wanted = sorted({_canonical(ip) for ip in ips})
+        # Chunks in sorted order keep the overall output ordered as without a filter.
+        for chunk in _batches(wanted, _IN_CHUNK):
+            yield from self._endpoint_groups(chunk)
+
+    def _endpoint_groups(
+        self, ips: list[str] | None
+    ) -> Iterator[tuple[Endpoint, list[Observation]]]:
+        obs = tables.observations.c
+        # Times come back as the driver gives them (codec.TimeCodec.decode reads both).
+        fields = [
+            sa.type_coerce(obs[name], sa.String) if name.endswith("_at") else obs[name]
+            for name in codec.OBS_FIELDS
+        ]
+        query = sa.select(obs.ip, obs.port, obs.transport, *fields, obs.extra).order_by(
+            obs.ip, obs.port, obs.transport, obs.id
+        )
+        if ips is not None:
+            query = query.where(obs.ip.in_(ips))
+        with self._read("reading observations") as conn:
+            result = conn.execution_options(yield_per=_YIELD_PER).execute(query)
+            yield from codec.group_observations(result)
+
+    # -- services ------------------------------------------------------------------------
+
+    def save_services(self, run_id: int, services: Iterable[Service]) -> int:
+        """Insert or replace run `run_id`'s services, committing every BATCH; returns the count.
+
+        Re-saving an endpoint (reconcile runs again after verification) replaces it.
+        """
+        time = self._time
+        count = 0
+        for batch in _batches(services, BATCH):
+            rows = [codec.service_row(run_id, service, time) for service in batch]
+            source_rows = [
+                row for svc in batch for row in codec.service_source_rows(run_id, svc, time)
+            ]
+            with self._write("storing services") as conn:
+                self._upsert_services.execute(conn, rows)
+                self._upsert_service_sources.execute(conn, source_rows)
+            count += len(rows)
+        return count
+
+    def services(self, run_id: int) -> Iterator[Service]:
+        """Run `run_id`'s services in (ip, port, transport) order, streamed."""
+        svc = tables.services.c
+        query = (
+            sa.select(svc.data)
+            .where(svc.run_id == run_id)
+            .order_by(svc.ip, svc.port, svc.transport)
+        )
+        with self._read("reading services") as conn:
+            result = conn.execution_options(yield_per=_YIELD_PER).execute(query)
+            for data in result.scalars():
+                yield codec.service(data)
+
+
+def _source_run(row: Any) -> SourceRun:
+    return SourceRun(
+        source=row["source"],
+        status=row["status"],
+        requests=row["requests"],
+        records=row["records"],
+        observations=row["observations"],
+        credits_spent=row["credits_spent"],
+        errors=tuple(row["errors"]),
+    )
+
+
+def _run(row: Any, sources: list[SourceRun]) -> Run:
+    return Run(
+        id=row["id"],
+        started_at=row["started_at"],
+        finished_at=row["finished_at"],
+        command=row["command"],
+        targets=tuple(row["targets"]),
+        status=row["status"],
+        sources=tuple(sources),
+    )
