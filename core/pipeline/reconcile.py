@@ -29,8 +29,7 @@ from core.models import (
     Vuln,
 )
 from core.naming import canonical_service
-
-CDN_TAG = "cdn"
+from core.risk.cdn import default_cdns
 
 # Who is believed about the service: our own probe, then someone's scan file, then the
 # internet scanners' databases; strong evidence before weak within each.
@@ -71,6 +70,7 @@ class _Folded:
     """One pass over an endpoint's observations, newest first: what the rules read."""
 
     def __init__(self, newest_first: Sequence[Observation]) -> None:
+        self.endpoint = newest_first[0].endpoint
         self.by_source: dict[str, list[Observation]] = {}  # each newest first
         self.probe: Observation | None = None  # our newest probe
         self.claimed_open = False  # some passive or imported source says open
@@ -158,11 +158,19 @@ def _services_disagree(folded: _Folded) -> bool:
     return len(names) > 1
 
 
+def _cdn_edge(folded: _Folded) -> bool:
+    """A port CDN edges answer on, at an address in a CDN's ranges or tagged as a CDN.
+
+    A database port on a CDN-tagged address is not an edge: it keeps its own status.
+    """
+    return default_cdns().edge_for(folded.endpoint, folded.tags) is not None
+
+
 def _state_and_status(folded: _Folded, newest: Observation) -> tuple[PortState, Status]:
-    probe, tags = folded.probe, folded.tags
+    probe = folded.probe
     if probe is None:
         state = PortState.OPEN if folded.claimed_open else newest.state
-        if CDN_TAG in tags:
+        if _cdn_edge(folded):
             return state, Status.CDN_EDGE
         if _services_disagree(folded):
             return state, Status.CONFLICT
@@ -171,7 +179,7 @@ def _state_and_status(folded: _Folded, newest: Observation) -> tuple[PortState, 
     if probe.state is PortState.OPEN:
         if not folded.claimed_open:
             return probe.state, Status.ACTIVE_ONLY
-        return probe.state, Status.CDN_EDGE if CDN_TAG in tags else Status.CONFIRMED
+        return probe.state, Status.CDN_EDGE if _cdn_edge(folded) else Status.CONFIRMED
     if probe.state is PortState.CLOSED:
         # Any other open claim is refuted: a provider's, an import's, or an older probe's.
         refuted = any(obs is not probe for obs in folded.open_claims)

@@ -12,7 +12,7 @@ import bisect
 import ipaddress
 import itertools
 import tomllib
-from collections.abc import Iterable, Iterator
+from collections.abc import Collection, Iterable, Iterator
 from datetime import date
 from functools import cache
 from importlib import resources
@@ -20,7 +20,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from core.models import PortState, Service, Status, Transport
+from core.models import Endpoint, PortState, Service, Status, Transport
 from core.risk.addresses import ip_sort_key
 
 CDN_TAG = "cdn"
@@ -91,7 +91,10 @@ class CdnDatabase:
 
     def edge(self, service: Service) -> EdgeMatch | None:
         """Why `service` is a CDN edge port, or None if it is not one."""
-        endpoint = service.endpoint
+        return self.edge_for(service.endpoint, service.tags)
+
+    def edge_for(self, endpoint: Endpoint, tags: Collection[str]) -> EdgeMatch | None:
+        """Why `endpoint` (with its sources' tags) is a CDN edge port, or None."""
         if endpoint.transport is not Transport.TCP:
             return None
         cdn = self.cdn_for(endpoint.ip)
@@ -103,7 +106,7 @@ class CdnDatabase:
                     f"{cdn.name} edges answer on {endpoint.port}",
                 )
             return None
-        if CDN_TAG in service.tags and endpoint.port in self.any_ports:
+        if CDN_TAG in tags and endpoint.port in self.any_ports:
             return EdgeMatch(
                 cdn="tagged",
                 reason=f"a source tagged {endpoint.ip} as a CDN and CDN edges answer "

@@ -481,3 +481,15 @@ def test_reconcile_all_merges_the_whole_history_into_the_run(tmp_path: Path) -> 
         services = {str(s.endpoint): s for s in store.services(second)}
         assert len(services) == 3
         assert services["192.0.2.2:443/tcp"].status is Status.CONFIRMED
+
+
+def test_a_cdn_tag_makes_only_cdn_edge_ports_edges() -> None:
+    # A provider tags the whole address as a CDN; MySQL on it is not something a CDN
+    # edge answers on, so it keeps its own status (and its risk).
+    mysql = Endpoint(ip="192.0.2.10", port=3306)
+    claims = [
+        o(tags=("cdn",)).model_copy(update={"endpoint": mysql}),
+        o("censys", tags=("cdn",)).model_copy(update={"endpoint": mysql}),
+    ]
+    assert reconcile(claims).status is Status.UNVERIFIED
+    assert reconcile([o(tags=("cdn",))]).status is Status.CDN_EDGE  # 443 is an edge port
