@@ -30,6 +30,7 @@ from core.models import (
 )
 from core.naming import canonical_service
 from core.risk.cdn import default_cdns
+from core.risk.scoring import annotate
 
 # Who is believed about the service: our own probe, then someone's scan file, then the
 # internet scanners' databases; strong evidence before weak within each.
@@ -265,4 +266,5 @@ def reconcile_all(store: ServiceStore, run_id: int, ips: Collection[str] | None 
     written in the store's batches as they are made. Returns how many were saved.
     """
     services = (reconcile(group) for _, group in store.iter_endpoint_observations(ips))
-    return store.save_services(run_id, services)
+    # Scoring's first step rides along: each service is stored with its risk colour.
+    return store.save_services(run_id, annotate(services))
