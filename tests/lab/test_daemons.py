@@ -13,6 +13,7 @@ import socket
 import ssl
 import struct
 import subprocess
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -415,10 +416,12 @@ def test_daemons_run_side_by_side_on_chosen_ports_and_stop_by_pid() -> None:
             # When they are stopped, every process is gone, children included
             stop_services(services)
             assert not any(_pid_alive(s.pid) for s in services)
-            leftover = subprocess.run(
-                ["ip", "netns", "pids", ns.name], capture_output=True, text=True
-            ).stdout.split()
-            assert leftover == []
+            # A daemon's children (postgres backends, postfix's workers) may take a moment
+            # to follow their parent out: wait a bounded while, then name any straggler.
+            deadline = time.monotonic() + 10
+            while (leftover := _netns_pids(ns.name)) and time.monotonic() < deadline:
+                time.sleep(0.1)
+            assert leftover == [], [_cmdline(pid) for pid in leftover]
             name = ns.name
         assert not _netns_exists(name)
     finally:
@@ -449,6 +452,18 @@ def test_a_daemon_that_cannot_start_fails_fast_with_its_log() -> None:
         shutil.rmtree(workdir, ignore_errors=True)
 
 
+def _netns_pids(name: str) -> list[str]:
+    listed = subprocess.run(["ip", "netns", "pids", name], capture_output=True, text=True)
+    return listed.stdout.split()
+
+
+def _cmdline(pid: str) -> str:
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode()
+    except OSError:
+        return f"{pid} (gone)"
+
+
 @pytest.mark.lab
 def test_start_lab_on_a_base_port_binds_every_socket_and_stops_cleanly() -> None:
     workdir = scratch_dir()
@@ -469,9 +484,11 @@ def test_start_lab_on_a_base_port_binds_every_socket_and_stops_cleanly() -> None
             finally:
                 stop_services(services)
             assert not any(_pid_alive(s.pid) for s in services)
-            leftover = subprocess.run(
-                ["ip", "netns", "pids", ns.name], capture_output=True, text=True
-            ).stdout.split()
-            assert leftover == []
+            # A daemon's children (postgres backends, postfix's workers) may take a moment
+            # to follow their parent out: wait a bounded while, then name any straggler.
+            deadline = time.monotonic() + 10
+            while (leftover := _netns_pids(ns.name)) and time.monotonic() < deadline:
+                time.sleep(0.1)
+            assert leftover == [], [_cmdline(pid) for pid in leftover]
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
