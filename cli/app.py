@@ -160,6 +160,9 @@ def _print_estimates(scope: Scope, chosen: list[tuple[type[Connector], SourceSta
 
 def _report_sources(results: list[SourceRun]) -> None:
     for result in results:
+        if result.status is RunStatus.SKIPPED:
+            note(f"{result.source}: skipped, {result.errors[0]}")
+            continue
         line = (
             f"{result.source}: {result.status.value}, {result.records} records, "
             f"{result.observations} observations, {result.credits_spent:g} credits"

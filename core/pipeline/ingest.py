@@ -87,6 +87,12 @@ async def _run_source(
 ) -> SourceRun:
     job = scope.job(src.search_threshold)
     tally = _Tally(src.name)
+    if not job.ips and not job.networks:
+        # Only loopback/private addresses in scope: no internet scanner has seen them.
+        tally.errors.append("nothing to ask: no target is an internet address")
+        skipped = tally.snapshot(src, RunStatus.SKIPPED)
+        store.save_source_run(run_id, skipped)
+        return skipped
     progress.start(src.name, len(job.ips) + len(job.networks))
     store.save_source_run(run_id, tally.snapshot(src, RunStatus.RUNNING))
     status = RunStatus.OK

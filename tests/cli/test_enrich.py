@@ -214,3 +214,10 @@ def test_sources_shows_configuration_and_credits(providers: Providers, runner: C
     assert providers.shodan.key not in result.stdout
     table = runner.invoke(app, ["sources"])
     assert table.exit_code == 0 and "Sources" in table.stdout
+
+
+def test_internal_targets_ask_no_source(providers: Providers, runner: CliRunner) -> None:
+    result = runner.invoke(app, ["enrich", "127.0.0.1", "10.0.0.0/30"])
+    assert result.exit_code == 0, result.stderr
+    assert providers.requests() == 0
+    assert "internetdb: skipped, nothing to ask" in result.stderr
