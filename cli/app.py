@@ -29,7 +29,7 @@ from rich.table import Table
 
 from cli.common import Exit, err, guard, note, redactor, settings, state
 from cli.common import output as open_output
-from cli.import_cmds import import_command
+from cli.import_cmds import EXPORTERS, import_command
 from cli.progress import SourceProgress
 from cli.report_cmds import diff_command, explain_command, report_app
 from cli.verify_findings import VerdictFormat, is_findings_file, verify_findings
@@ -62,6 +62,8 @@ P = ParamSpec("P")
 class Format(StrEnum):
     CSV = "csv"
     JSON = "json"
+    JSONL = "jsonl"  # one service per line
+    NMAP_XML = "nmap-xml"  # for tools that read nmap's -oX
 
 
 app = typer.Typer(
@@ -292,11 +294,12 @@ def _run(
         reconcile_all(store, run_id, ips=set(scope.addresses()))
         with open_output(output) as out:
             services = store.services(run_id)
-            count = (
-                write_json(services, out, store.run(run_id))
-                if fmt is Format.JSON
-                else write_csv(services, out)
-            )
+            if fmt is Format.JSON:
+                count = write_json(services, out, store.run(run_id))
+            elif fmt.value in EXPORTERS:
+                count = EXPORTERS[fmt.value](services, out)
+            else:
+                count = write_csv(services, out)
         note(f"{count} endpoints reconciled (run {run_id})")
     finally:
         store.finish_run(run_id, status)

@@ -221,3 +221,16 @@ def test_internal_targets_ask_no_source(providers: Providers, runner: CliRunner)
     assert result.exit_code == 0, result.stderr
     assert providers.requests() == 0
     assert "internetdb: skipped, nothing to ask" in result.stderr
+
+
+def test_exports_other_tools_read(providers: Providers, runner: CliRunner) -> None:
+    import xml.etree.ElementTree as ET  # our own output, not untrusted input
+
+    xml = runner.invoke(app, ["enrich", HOST, "--format", "nmap-xml"])
+    assert xml.exit_code == 0, xml.stderr
+    ports = ET.fromstring(xml.stdout).findall("./host/ports/port")  # noqa: S314
+    got = {(int(p.get("portid") or 0), p.get("protocol")) for p in ports}
+    assert got == {(port, transport) for _, port, transport in raw_endpoints(HOST)}
+    lines = runner.invoke(app, ["enrich", HOST, "--format", "jsonl"]).stdout.splitlines()
+    assert len(lines) == len(raw_endpoints(HOST))
+    assert all(json.loads(line)["endpoint"]["ip"] == HOST for line in lines)
