@@ -122,3 +122,17 @@ def test_verify_confirms_refutes_and_never_leaves_scope(lab: RunningLab, home: P
             outside.accept()
     finally:
         outside.close()
+
+
+def test_udp_services_are_found_and_named(lab: RunningLab, home: Path) -> None:
+    udp = {p.port: svc for svc in lab for p in svc.ports if p.transport == Transport.UDP}
+    spec = "U:" + ",".join(str(p) for p in sorted(udp)) + f",{CLOSED_PORT}"
+    result = invoke(lab, ["scan", "127.0.0.1", "--no-passive", "-p", spec, "-f", "json"])
+    assert result.exit_code == 0, result.stderr
+    found = by_endpoint(json.loads(result.stdout))
+    assert {port for (_, port, t) in found if t == "udp"} == set(udp)
+    memcached = found[("127.0.0.1", lab["memcached"].port("memcached", Transport.UDP), "udp")]
+    assert memcached["product"] == "memcached"
+    assert memcached["version"] == lab["memcached"].upstream_version
+    dns = found[("127.0.0.1", lab["dnsmasq"].port("dns", Transport.UDP), "udp")]
+    assert dns["service"] == "dns"
