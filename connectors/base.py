@@ -11,6 +11,7 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any, ClassVar
 
 import httpx
@@ -19,7 +20,7 @@ from core.cache import ResponseCache, cache_key
 from core.credits import Budget, CostEstimate
 from core.errors import SourceError
 from core.http import SourceHttp
-from core.models import Frozen, Observation, RawRecord
+from core.models import Frozen, Observation, RawRecord, utcnow
 from core.targets import Job
 
 __all__ = ["Account", "Connector", "ConnectorContext", "ConnectorSpec", "Job"]
@@ -62,20 +63,42 @@ class ConnectorContext:
 
     async def cached(
         self, call: str, params: dict[str, Any], fetch: Callable[[], Awaitable[Any]]
-    ) -> tuple[Any, bool]:
-        """`fetch()`'s result, from the cache when fresh. Returns (value, was_cached).
+    ) -> Fetched:
+        """`fetch()`'s result, from the cache while fresh, with when it was really fetched.
 
-        `params` must not contain credentials: they identify the query, not the caller.
+        `params` identify the query, not the caller: they must not contain credentials.
+        A `None` result ("no data") is cached too: asking again would cost again.
         """
         key = cache_key(self.spec.name, call, params)
         if self.cache is not None:
             hit = self.cache.get(key)
             if hit is not None:
-                return hit, True
+                when = datetime.fromisoformat(hit["fetched_at"])
+                return Fetched(hit["payload"], when, cached=True)
         value = await fetch()
+        now = utcnow()
         if self.cache is not None:
-            self.cache.set(key, value, self.spec.cache_ttl)
-        return value, False
+            entry = {"fetched_at": now.isoformat(), "payload": value}
+            self.cache.set(key, entry, self.spec.cache_ttl)
+        return Fetched(value, now, cached=False)
+
+
+@dataclass(frozen=True)
+class Fetched:
+    """A provider answer and the time it was fetched (earlier than now when cached)."""
+
+    value: Any
+    fetched_at: datetime
+    cached: bool
+
+    def record(self, source: str, endpoint_kind: str, query: str) -> RawRecord:
+        return RawRecord(
+            source=source,
+            endpoint_kind=endpoint_kind,
+            query=query,
+            fetched_at=self.fetched_at,
+            payload=self.value,
+        )
 
 
 class Connector(ABC):

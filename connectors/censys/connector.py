@@ -22,7 +22,7 @@ from connectors.censys import models as m
 from connectors.censys.normalize import normalize as normalize_record
 from core.credits import CostEstimate
 from core.errors import AuthError, QuotaError, SourceError
-from core.models import Observation, RawRecord, utcnow
+from core.models import Observation, RawRecord
 
 log = logging.getLogger(__name__)
 
@@ -83,11 +83,6 @@ def read_error(response: httpx.Response) -> SourceError | None:
     return None
 
 
-def _envelope(payload: Any) -> dict[str, Any]:
-    """What is cached: the body (None for "no data") and when it was fetched."""
-    return {"fetched_at": utcnow().isoformat(), "payload": payload}
-
-
 class CensysConnector(Connector):
     """Censys Platform v3 (bearer token + optional organisation id)."""
 
@@ -127,31 +122,22 @@ class CensysConnector(Connector):
         # Free accounts have no organisation: the parameter is left out, not sent empty.
         return {"organization_id": self._org} if self._org else {}
 
-    def _record(self, kind: str, query: str, cached: dict[str, Any]) -> RawRecord:
-        return RawRecord(
-            source=m.SOURCE,
-            endpoint_kind=kind,
-            query=query,
-            fetched_at=cached["fetched_at"],
-            payload=cached["payload"],
-        )
-
     async def _lookup(self, ip: str) -> RawRecord | None:
         headers = self._headers(HOST_TYPE)
 
-        async def fetch() -> dict[str, Any]:
+        async def fetch() -> Any:
             self.ctx.budget.spend(LOOKUP_CREDITS)
             try:
                 payload = await self.ctx.http.get_json(
                     f"/v3/global/asset/host/{ip}", params=self._params, headers=headers
                 )
             except _NotFound:
-                return _envelope(None)  # cached too: asking again would cost again
+                return None  # cached too: asking again would cost again
             m.parse(m.HostResponse, payload, f"host lookup of {ip}")
-            return _envelope(payload)
+            return payload
 
-        cached, _ = await self.ctx.cached("host", {"ip": ip}, fetch)
-        return self._record("host", ip, cached) if cached["payload"] is not None else None
+        fetched = await self.ctx.cached("host", {"ip": ip}, fetch)
+        return fetched.record(m.SOURCE, "host", ip) if fetched.value is not None else None
 
     async def _search(self, network: str) -> AsyncIterator[RawRecord]:
         query = f'host.ip: "{network}"'
@@ -162,20 +148,20 @@ class CensysConnector(Connector):
             if token:
                 body["page_token"] = token
 
-            async def fetch(body: dict[str, Any] = body) -> dict[str, Any]:
+            async def fetch(body: dict[str, Any] = body) -> Any:
                 self.ctx.budget.spend(SEARCH_PAGE_CREDITS)
                 payload = await self.ctx.http.post_json(
                     "/v3/global/search/query", params=self._params, json=body, headers=headers
                 )
                 m.parse(m.SearchResponse, payload, f"search page for {network}")
-                return _envelope(payload)
+                return payload
 
             key = {"query": query, "page_size": PAGE_SIZE, "page_token": token}
-            cached, _ = await self.ctx.cached("search", key, fetch)
-            page = m.parse(m.SearchResponse, cached["payload"], f"search page for {network}")
+            fetched = await self.ctx.cached("search", key, fetch)
+            page = m.parse(m.SearchResponse, fetched.value, f"search page for {network}")
             if not page.result.hits:
                 return
-            yield self._record("search", query, cached)
+            yield fetched.record(m.SOURCE, "search", query)
             token = page.result.next_page_token
             if not token:
                 return

@@ -17,7 +17,7 @@ from connectors.base import Account, Connector, ConnectorContext, ConnectorSpec,
 from connectors.internetdb.normalize import normalize as normalize_record
 from core.credits import CostEstimate
 from core.errors import SchemaError, ScopeError, SourceError
-from core.models import RawRecord, utcnow
+from core.models import RawRecord
 from core.targets import MAX_ADDRESSES
 
 NO_DATA: dict[str, Any] = {"portintel": "no-data"}
@@ -66,16 +66,10 @@ class InternetDBConnector(Connector):
     # -- I/O -------------------------------------------------------------------------------
     async def collect(self, job: Job) -> AsyncIterator[RawRecord]:
         for ip in self._addresses(job):
-            payload, _ = await self.ctx.cached("host", {"ip": ip}, partial(self._lookup, ip))
-            if payload == NO_DATA:
+            fetched = await self.ctx.cached("host", {"ip": ip}, partial(self._lookup, ip))
+            if fetched.value == NO_DATA:
                 continue
-            yield RawRecord(
-                source=self.name,
-                endpoint_kind="host",
-                query=ip,
-                fetched_at=utcnow(),
-                payload=payload,
-            )
+            yield fetched.record(self.name, "host", ip)
 
     async def account(self) -> Account:
         return Account(detail="keyless; no quota reported")

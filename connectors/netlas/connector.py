@@ -18,7 +18,7 @@ from connectors.netlas import models as m
 from connectors.netlas.normalize import normalize as normalize_record
 from core.credits import CostEstimate
 from core.errors import AuthError, QuotaError, SourceError
-from core.models import Observation, RawRecord, utcnow
+from core.models import Observation, RawRecord
 
 log = logging.getLogger(__name__)
 
@@ -69,11 +69,6 @@ def read_error(response: httpx.Response) -> SourceError | None:
     return None
 
 
-def _envelope(payload: Any) -> dict[str, Any]:
-    """What is cached: the body (None for "no data") and when it was fetched."""
-    return {"fetched_at": utcnow().isoformat(), "payload": payload}
-
-
 class NetlasConnector(Connector):
     """Netlas (X-API-Key)."""
 
@@ -104,30 +99,21 @@ class NetlasConnector(Connector):
             raise AuthError(m.SOURCE, "no API key; set NETLAS_API_KEY")
         return {"X-API-Key": self._key, "Accept": "application/json"}
 
-    def _record(self, kind: str, query: str, cached: dict[str, Any]) -> RawRecord:
-        return RawRecord(
-            source=m.SOURCE,
-            endpoint_kind=kind,
-            query=query,
-            fetched_at=cached["fetched_at"],
-            payload=cached["payload"],
-        )
-
     async def _lookup(self, ip: str) -> RawRecord | None:
         headers = self._headers()
 
-        async def fetch() -> dict[str, Any]:
+        async def fetch() -> Any:
             self.ctx.budget.spend(REQUEST_CREDITS)
             try:
                 payload = await self.ctx.http.get_json(f"/api/host/{ip}/", headers=headers)
             except _NotFound:
-                return _envelope(None)
+                return None
             host = m.parse(m.HostSummary, payload, f"host lookup of {ip}")
             # Netlas answers an address it knows nothing about with 200 and no ports.
-            return _envelope(payload if host.ports else None)
+            return payload if host.ports else None
 
-        cached, _ = await self.ctx.cached("host", {"ip": ip}, fetch)
-        return self._record("host", ip, cached) if cached["payload"] is not None else None
+        fetched = await self.ctx.cached("host", {"ip": ip}, fetch)
+        return fetched.record(m.SOURCE, "host", ip) if fetched.value is not None else None
 
     async def _search(self, network: str) -> AsyncIterator[RawRecord]:
         query = f'ip:"{network}"'
@@ -135,19 +121,19 @@ class NetlasConnector(Connector):
         for page_number in range(MAX_PAGES):
             params = {"q": query, "start": page_number * PAGE_SIZE}
 
-            async def fetch(params: dict[str, Any] = params) -> dict[str, Any]:
+            async def fetch(params: dict[str, Any] = params) -> Any:
                 self.ctx.budget.spend(REQUEST_CREDITS)
                 payload = await self.ctx.http.get_json(
                     "/api/responses/", params=params, headers=headers
                 )
                 m.parse(m.ResponsesPage, payload, f"search page for {network}")
-                return _envelope(payload)
+                return payload
 
-            cached, _ = await self.ctx.cached("search", params, fetch)
-            page = m.parse(m.ResponsesPage, cached["payload"], f"search page for {network}")
+            fetched = await self.ctx.cached("search", params, fetch)
+            page = m.parse(m.ResponsesPage, fetched.value, f"search page for {network}")
             if not page.items:
                 return
-            yield self._record("search", query, cached)
+            yield fetched.record(m.SOURCE, "search", query)
             if len(page.items) < PAGE_SIZE:
                 return  # a short page is the last: asking for the next would waste a request
         log.warning("netlas: stopped after %d pages for %s; results are cut", MAX_PAGES, network)

@@ -23,7 +23,7 @@ from connectors.shodan.sdk import SdkSession, is_no_data, translate
 from core.credits import CostEstimate
 from core.errors import AuthError, SchemaError
 from core.http import with_retries
-from core.models import RawRecord, utcnow
+from core.models import RawRecord
 
 log = logging.getLogger(__name__)
 
@@ -73,10 +73,10 @@ class ShodanConnector(Connector):
     # -- I/O -------------------------------------------------------------------------------
     async def collect(self, job: Job) -> AsyncIterator[RawRecord]:
         for ip in job.ips:
-            payload, _ = await self.ctx.cached("host", {"ip": ip}, partial(self._host, ip))
-            if payload == NO_DATA:
+            fetched = await self.ctx.cached("host", {"ip": ip}, partial(self._host, ip))
+            if fetched.value == NO_DATA:
                 continue
-            yield self._record("host", ip, payload)
+            yield fetched.record(self.name, "host", ip)
         for network in job.networks:
             async for record in self._search(f"net:{network}"):
                 yield record
@@ -103,17 +103,17 @@ class ShodanConnector(Connector):
         max_pages = int(self.ctx.settings.get("max_pages") or MAX_PAGES)
         seen = 0
         for page in range(1, max_pages + 1):
-            payload, _ = await self.ctx.cached(
+            fetched = await self.ctx.cached(
                 "search",
                 {"query": query, "page": page},
                 partial(self._search_page, query, page),
             )
-            matches = payload["matches"]
+            matches = fetched.value["matches"]
             if not matches:  # past the end
                 return
-            yield self._record("search", query, payload)
+            yield fetched.record(self.name, "search", query)
             seen += len(matches)
-            if seen >= payload["total"]:
+            if seen >= fetched.value["total"]:
                 return
         log.warning(
             "shodan: stopped %r after %d pages (the page cap); raise max_pages for the rest",
@@ -168,11 +168,6 @@ class ShodanConnector(Connector):
             api._session = self._session
             self._sdk = api
         return self._sdk, self._session
-
-    def _record(self, kind: str, query: str, payload: Any) -> RawRecord:
-        return RawRecord(
-            source=self.name, endpoint_kind=kind, query=query, fetched_at=utcnow(), payload=payload
-        )
 
 
 def _first_error(exc: ValidationError) -> str:
