@@ -16,6 +16,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from datetime import UTC, datetime
+from enum import StrEnum
 from typing import Any, TypeVar
 
 from pydantic import BaseModel
@@ -23,12 +24,14 @@ from pydantic_core import from_json
 
 from core.errors import StoreError
 from core.models import (
+    Colour,
     Endpoint,
     Evidence,
     Kind,
     Observation,
     PortState,
     Service,
+    Status,
     TlsSummary,
     Transport,
     Vuln,
@@ -56,6 +59,13 @@ _KIND = {k.value: k for k in Kind}
 _EVIDENCE = {e.value: e for e in Evidence}
 _STATE = {s.value: s for s in PortState}
 _TRANSPORT = {t.value: t for t in Transport}
+# Enum member -> its plain text. `.value` is a slow descriptor on 3.11, and drivers should
+# be handed plain str, not a str subclass they might adapt by name.
+_TEXT: dict[StrEnum, str] = {
+    member: member.value
+    for enum in (Kind, Evidence, PortState, Transport, Status, Colour)
+    for member in enum
+}
 
 
 class TimeCodec:
@@ -161,11 +171,11 @@ def observation_row(run_id: int, obs: Observation, time: TimeCodec) -> dict[str,
         "raw_id": obs.raw_id,
         "ip": endpoint.ip,
         "port": endpoint.port,
-        "transport": endpoint.transport.value,
+        "transport": _TEXT[endpoint.transport],
         "source": obs.source,
-        "kind": obs.kind.value,
-        "evidence": obs.evidence.value,
-        "state": obs.state.value,
+        "kind": _TEXT[obs.kind],
+        "evidence": _TEXT[obs.evidence],
+        "state": _TEXT[obs.state],
         "observed_at": time.encode(obs.observed_at),
         "fetched_at": time.encode_shared(obs.fetched_at),
         "service": obs.service,
@@ -238,16 +248,16 @@ def service_row(run_id: int, service: Service, time: TimeCodec) -> dict[str, Any
         "run_id": run_id,
         "ip": endpoint.ip,
         "port": endpoint.port,
-        "transport": endpoint.transport.value,
-        "state": service.state.value,
-        "status": service.status.value,
+        "transport": _TEXT[endpoint.transport],
+        "state": _TEXT[service.state],
+        "status": _TEXT[service.status],
         "service": service.service,
         "product": service.product,
         "version": service.version,
         "chosen_from": service.chosen_from,
         "first_seen": time.encode(service.first_seen),
         "last_seen": time.encode(service.last_seen),
-        "colour": service.colour.value if service.colour is not None else None,
+        "colour": None if service.colour is None else _TEXT[service.colour],
         "data": service.model_dump_json(),
     }
 
@@ -255,7 +265,7 @@ def service_row(run_id: int, service: Service, time: TimeCodec) -> dict[str, Any
 def service_source_rows(run_id: int, service: Service, time: TimeCodec) -> list[dict[str, Any]]:
     """One `service_sources` row per source that spoke about the endpoint."""
     endpoint = service.endpoint
-    ip, port, transport = endpoint.ip, endpoint.port, endpoint.transport.value
+    ip, port, transport = endpoint.ip, endpoint.port, _TEXT[endpoint.transport]
     return [
         {
             "run_id": run_id,
@@ -265,7 +275,7 @@ def service_source_rows(run_id: int, service: Service, time: TimeCodec) -> list[
             "source": seen.source,
             "first_seen": time.encode(seen.first_seen),
             "last_seen": time.encode(seen.last_seen),
-            "state": seen.state.value,
+            "state": _TEXT[seen.state],
         }
         for seen in service.per_source
     ]
