@@ -1,0 +1,1 @@
+"""Tests for core/verify/tls: enumeration of versions, suites, order, groups and grades."""
