@@ -217,3 +217,70 @@ def answering(respond: Responder, seen: list[ClientHello] | None = None):  # typ
             await asyncio.wait_for(reader.read(1), 10)  # bounded: the client hangs up first
 
     return handler
+
+
+# -- a scriptable TLS server --------------------------------------------------------------
+
+
+@dataclass
+class FakeTls:
+    """A server that negotiates like a real one from a written configuration.
+
+    `versions` maps each accepted version to its suites in the server's preference order;
+    `groups` are its curves/groups in preference order; `ecdhe` the suites that need a
+    common curve. Hellos for versions it lacks get the highest version it has below them
+    (like OpenSSL), or a protocol_version alert.
+    """
+
+    versions: dict[int, list[int]]
+    server_order: bool = True
+    groups: list[int] = field(default_factory=lambda: [29])
+    ecdhe: set[int] = field(default_factory=set)
+    max_suites: int | None = None  # close the connection on longer lists (a choking server)
+    cert: bytes = b""
+    ssl2_specs: list[int] = field(default_factory=list)
+
+    def pick_group(self, offered: Sequence[int]) -> int | None:
+        return next((g for g in self.groups if g in offered), None)
+
+    def pick_suite(self, version: int, offered: Sequence[int], has_group: bool) -> int | None:
+        mine = [s for s in self.versions[version] if has_group or s not in self.ecdhe]
+        if self.server_order:
+            return next((s for s in mine if s in offered), None)
+        return next((s for s in offered if s in mine), None)
+
+    async def respond(self, hello: ClientHello, writer: asyncio.StreamWriter) -> None:
+        if hello.ssl2:
+            common = [s for s in self.ssl2_specs if s in hello.suites]
+            if common:
+                writer.write(ssl2_server_hello(common, self.cert))
+            else:
+                writer.transport.abort()
+            return
+        if self.max_suites is not None and len(hello.suites) > self.max_suites:
+            writer.transport.abort()
+            return
+        wanted = hello.wanted_version
+        if wanted == 0x0304:
+            version = 0x0304 if 0x0304 in self.versions else None
+        else:
+            below = [v for v in self.versions if v <= wanted and v != 0x0304]
+            version = max(below) if below else None
+        if version is None:
+            writer.write(alert(70))
+            return
+        group = self.pick_group(hello.groups)
+        suite = self.pick_suite(version, hello.suites, group is not None)
+        if suite is None or (version == 0x0304 and group is None):
+            writer.write(alert(40))
+            return
+        if version == 0x0304:
+            assert group is not None
+            share = hello.key_shares.get(group)
+            writer.write(tls13_server_hello(suite, group) if share else hello_retry(suite, group))
+            return
+        flight = server_hello(version, suite) + certificate_message([self.cert or b"cert"])
+        if suite in self.ecdhe:
+            assert group is not None
+            flight += ecdhe_key_exchange(group)
+        writer.write(record(22, flight + handshake(14, b""), version))
