@@ -32,6 +32,7 @@ from core.models import (
 from core.store import codec, tables
 from core.store.bulk import BulkInsert
 from core.store.engine import open_engine, shown
+from core.store.shards import ShardRecord
 
 T = TypeVar("T")
 
@@ -298,6 +299,42 @@ class Store:
                 self._upsert_service_sources.execute(conn, source_rows)
             count += len(rows)
         return count
+
+    # -- verification shards (core.distributed) -----------------------------------------
+
+    def add_shard(
+        self, run_id: int, record: ShardRecord, observations: Sequence[Observation]
+    ) -> bool:
+        """Store one shard's observations and its record in one transaction.
+
+        Returns False, storing nothing, when the shard is already stored: a shard Celery
+        delivers twice (a worker died before acknowledging it) is counted once. On
+        PostgreSQL a concurrent second writer waits on the key, then finds it taken.
+        """
+        dialect = sqlite if self._engine.dialect.name == "sqlite" else postgresql
+        claim = (
+            dialect.insert(tables.shard_results)
+            .values(record.row(run_id))
+            .on_conflict_do_nothing(index_elements=["run_id", "shard_id"])
+            # RETURNING, not rowcount: drivers may report -1 for an upsert's rowcount.
+            .returning(tables.shard_results.c.shard_id)
+        )
+        rows = [codec.observation_row(run_id, obs, self._time) for obs in observations]
+        with self._write(f"storing shard {record.shard_id}") as conn:
+            if conn.execute(claim).first() is None:
+                return False
+            self._insert_observations.execute(conn, rows)
+        return True
+
+    def shard_results(self, run_id: int, shard_id: str | None = None) -> dict[str, ShardRecord]:
+        """The stored shards of run `run_id` (or just `shard_id`, if stored), by shard id."""
+        table = tables.shard_results
+        query = sa.select(table).where(table.c.run_id == run_id)
+        if shard_id is not None:
+            query = query.where(table.c.shard_id == shard_id)
+        with self._read("reading shard results") as conn:
+            found = conn.execute(query).mappings()
+            return {row["shard_id"]: ShardRecord.from_row(row) for row in found}
 
     def services(self, run_id: int) -> Iterator[Service]:
         """Run `run_id`'s services in (ip, port, transport) order, streamed."""

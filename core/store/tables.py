@@ -23,6 +23,7 @@ __all__ = [
     "runs",
     "service_sources",
     "services",
+    "shard_results",
     "source_runs",
 ]
 
@@ -156,4 +157,21 @@ service_sources = sa.Table(
     sa.Column("state", _ENUM, nullable=False),
     # Reports filter by source ("what did shodan claim"), within a run.
     sa.Index(None, "run_id", "source"),
+)
+
+# One row per verification shard whose observations are stored (the celery executor,
+# core.distributed). Written in the same transaction as the shard's observations, so a
+# shard that Celery delivers twice is stored once: its key already being here makes the
+# second write a no-op.
+shard_results = sa.Table(
+    "shard_results",
+    metadata,
+    sa.Column("run_id", sa.Integer, sa.ForeignKey("runs.id"), primary_key=True),
+    sa.Column("shard_id", sa.String(64), primary_key=True),
+    sa.Column("worker", _NAME, nullable=False),  # the Celery node that stored it
+    sa.Column("vantage", _NAME, nullable=False),  # host/source address it probed from
+    sa.Column("observations", sa.Integer, nullable=False),
+    sa.Column("open_ports", sa.Integer, nullable=False),
+    sa.Column("walls", sa.JSON, nullable=False),  # hosts that answered on every port
+    sa.Column("finished_at", UtcDateTime, nullable=False),
 )

@@ -1,4 +1,9 @@
-"""Fixtures for the store tests: a fresh SQLite store per test."""
+"""Fixtures for the store tests: a fresh store per test, on SQLite and on PostgreSQL.
+
+Every test that takes `db_url` (or `store`) runs twice: on a SQLite file, and on a fresh
+database of a real PostgreSQL server (tests/core/conftest.py starts it; a missing server
+skips the PostgreSQL half locally and fails it under CI=true).
+"""
 
 from __future__ import annotations
 
@@ -10,9 +15,12 @@ import pytest
 from core.store import Store
 
 
-@pytest.fixture
-def db_url(tmp_path: Path) -> str:
-    return f"sqlite:///{tmp_path / 'store' / 'portintel.db'}"
+@pytest.fixture(params=["sqlite", "postgresql"])
+def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path / 'store' / 'portintel.db'}"
+        return
+    yield request.getfixturevalue("pg_url")
 
 
 @pytest.fixture
