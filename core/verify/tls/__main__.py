@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import sys
 
 from core.verify.tls.enumerate import DEFAULT_PARALLEL, DEFAULT_TIMEOUT, enumerate_tls
@@ -63,4 +64,9 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    raise SystemExit(main())
+    status = main()
+    sys.stdout.flush()
+    # Skip the interpreter's teardown (collecting every pydantic schema and module): the
+    # scan's sockets are closed and its output flushed, and teardown is about a fifth of
+    # this command's wall time, which the benchmark compares with C tools.
+    os._exit(status)

@@ -21,17 +21,11 @@ import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
-from core.models import CertSummary
-from core.verify.tls import grade, groups, suites
+from core.verify.tls import groups, suites
 from core.verify.tls.handshake import StdlibHandshake, Target, probe, stdlib_handshake
 from core.verify.tls.hello import ssl2_client_hello, tls_client_hello
-from core.verify.tls.model import (
-    MozillaVerdict,
-    ProbeStatus,
-    SuiteResult,
-    TlsProfile,
-    VersionResult,
-)
+from core.verify.tls.model import ProbeStatus, SuiteResult, TlsProfile, VersionResult
+from core.verify.tls.profile import build_profile, suite_result
 from core.verify.tls.records import (
     KeyExchange,
     Outcome,
@@ -43,7 +37,7 @@ from core.verify.tls.records import (
     version_label,
 )
 from core.verify.tls.starttls import StartTls
-from core.verify.tlsinfo import detection_context, iana_cipher_name, summarize_certificate
+from core.verify.tlsinfo import detection_context
 
 DEFAULT_TIMEOUT = 5.0
 DEFAULT_PARALLEL = 4
@@ -221,7 +215,7 @@ class _Scan:
             version=version.label,
             status=status,
             outcome=outcome,
-            suites=tuple(_result(_suite(code), version.label) for code in ordered),
+            suites=tuple(suite_result(_suite(code), version.label) for code in ordered),
             server_preference=preference,
             handshakes=tally.count,
             notes=tuple(notes),
@@ -285,7 +279,7 @@ class _Scan:
             version="SSLv2",
             status=status,
             outcome=outcome,
-            suites=tuple(_result(_suite(code), "SSLv2") for code in sorted(set(accepted))),
+            suites=tuple(suite_result(_suite(code), "SSLv2") for code in sorted(set(accepted))),
             handshakes=1 if reply is not None else 0,
         )
 
@@ -365,9 +359,34 @@ class _Scan:
     async def certificate(self) -> StdlibHandshake:
         return await stdlib_handshake(self.target, detection_context())
 
-    async def certificate_legacy(self, version: Version, offer: Sequence[int]) -> None:
-        """Read the Certificate message of our own hello (servers OpenSSL cannot talk to)."""
-        await self.send(self.hello(version, offer), Want.KEY_EXCHANGE)
+    async def older_key_exchange(
+        self, results: Sequence[VersionResult], groups_ec: list[int], dhe: int | None
+    ) -> tuple[list[int], int | None]:
+        """Curves and DHE size from the newest older version when TLS 1.2 gave none."""
+        older = [r for r in results if r.status is ProbeStatus.ACCEPTED]
+        older = [r for r in older if _VERSIONS[r.version] < Version.TLS12]
+        for result in sorted(older, key=lambda r: _VERSIONS[r.version], reverse=True):
+            version = _VERSIONS[result.version]
+            taken = [_registered(s) for s in result.suites]
+            if not groups_ec and any(s.ephemeral_ec for s in taken):
+                groups_ec = await self.groups_ec(version)
+            if dhe is None and any(s.ephemeral_ff for s in taken):
+                dhe = await self.dhe_bits(version)
+        return groups_ec, dhe
+
+    async def certificate_from_hello(self, results: Sequence[VersionResult]) -> bytes | None:
+        """The leaf certificate from our own hellos, for servers the system OpenSSL
+        cannot complete a handshake with (SSLv3-only, say): one more hello if need be."""
+        if not self.certificates:
+            legacy = [r for r in results if r.status is ProbeStatus.ACCEPTED]
+            legacy = [r for r in legacy if r.version not in ("TLSv1.3", "SSLv2")]
+            for result in legacy[-1:]:
+                offer = [_registered(s).code for s in result.suites]
+                await self.send(self.hello(_VERSIONS[result.version], offer), Want.KEY_EXCHANGE)
+        return self.certificates[0] if self.certificates else None
+
+
+_VERSIONS = {v.label: v for v in Version}
 
 
 def _group(code: int | None) -> str:
@@ -405,70 +424,6 @@ def _status(first: Reply | None, accepted: list[int], end: _Pick) -> tuple[Probe
     return ProbeStatus.REJECTED, describe(reply)
 
 
-def _result(suite: suites.Suite, version: str) -> SuiteResult:
-    rank, reasons = grade.suite_grade(suite)
-    return SuiteResult(
-        code=suite.hex,
-        name=suite.name,
-        openssl_name=suite.openssl,
-        version=version,
-        kx=suite.kx,
-        auth=suite.auth,
-        cipher=suite.cipher,
-        mac=suite.mac,
-        grade=rank,
-        reasons=reasons,
-    )
-
-
-def _negotiated(handshake: StdlibHandshake) -> str | None:
-    if handshake.cipher is None:
-        return None
-    known = suites.by_name(handshake.cipher)
-    return known.name if known else iana_cipher_name(handshake.cipher)
-
-
-def _profile_outcome(results: Sequence[VersionResult], scan: _Scan) -> str:
-    if any(r.status is ProbeStatus.ACCEPTED for r in results):
-        return "partial" if scan.budget_hit else "ok"
-    outcomes = {r.outcome.split(":")[0] for r in results if r.status is not ProbeStatus.SKIPPED}
-    if outcomes and outcomes <= {str(Outcome.REFUSED), str(Outcome.UNREACHABLE)}:
-        return "unreachable"
-    if outcomes == {str(Outcome.STARTTLS_FAILED)}:
-        return "starttls-failed"
-    return "partial" if scan.budget_hit else "no-tls"
-
-
-def _verdicts(
-    results: Sequence[VersionResult],
-    group_names: Sequence[str],
-    cert: CertSummary | None,
-    dhe: int | None,
-) -> tuple[MozillaVerdict, ...]:
-    accepted = [r for r in results if r.status is ProbeStatus.ACCEPTED]
-    seen = grade.Observed(
-        versions=[r.version for r in accepted],
-        suites=[s.name for r in accepted for s in r.suites],
-        groups=group_names,
-        cert=cert,
-        dhe_bits=dhe,
-        server_preference=any(r.server_preference for r in accepted),
-    )
-    verdicts = []
-    for profile in grade.mozilla_profiles():
-        ok, reasons, notes = grade.mozilla_verdict(profile, seen)
-        verdicts.append(
-            MozillaVerdict(
-                profile=profile.name,
-                guidelines=profile.guidelines,
-                compliant=ok,
-                reasons=tuple(reasons),
-                notes=tuple(notes),
-            )
-        )
-    return tuple(verdicts)
-
-
 async def enumerate_tls(
     ip: str,
     port: int,
@@ -504,53 +459,20 @@ async def enumerate_tls(
     dhe = dhe_task.result() if dhe_task else None
     std = std_task.result()
 
-    # TLS 1.2 refused but an older version does (EC)DHE: read its key exchange instead.
-    older = [r for r in results if r.status is ProbeStatus.ACCEPTED and r.version in
-             ("TLSv1.1", "TLSv1.0", "SSLv3")]  # fmt: skip
-    by_label = {v.label: v for v in Version}
-    for result in sorted(older, key=lambda r: by_label[r.version], reverse=True):
-        version = by_label[result.version]
-        taken = [_registered(s) for s in result.suites]
-        if not groups_ec and any(s.ephemeral_ec for s in taken):
-            groups_ec = await scan.groups_ec(version)
-        if dhe is None and any(s.ephemeral_ff for s in taken):
-            dhe = await scan.dhe_bits(version)
-
-    der = std.der or (scan.certificates[0] if scan.certificates else None)
-    if der is None:
-        legacy = [r for r in results if r.status is ProbeStatus.ACCEPTED and r.version != "TLSv1.3"]
-        for result in legacy[-1:]:
-            offer = [_registered(s).code for s in result.suites]
-            await scan.certificate_legacy(by_label[result.version], offer)
-        der = scan.certificates[0] if scan.certificates else None
-    cert = summarize_certificate(der) if der else None
-
-    accepted = [r for r in results if r.status is ProbeStatus.ACCEPTED]
-    graded = [grade.version_graded(r.version) for r in accepted]
-    graded += [grade.Graded(s.name, s.grade, s.reasons) for r in accepted for s in r.suites]
-    endpoint, reasons = grade.endpoint_grade(graded)
-    names13 = [groups.name(code) for code in groups13]
-    names_ec = [groups.name(code) for code in groups_ec]
-    return TlsProfile(
-        ip=ip,
-        port=port,
-        sni=sni,
-        starttls=str(protocol) if protocol else None,
-        outcome=_profile_outcome(results, scan),
-        versions=tuple(r.version for r in accepted),
-        protocols=tuple(results),
-        groups=tuple(names13),
-        groups_tls12=tuple(names_ec),
+    groups_ec, dhe = await scan.older_key_exchange(results, groups_ec, dhe)
+    der = std.der or await scan.certificate_from_hello(results)
+    return build_profile(
+        target,
+        results,
+        groups13=groups13,
+        groups_ec=groups_ec,
         dhe_bits=dhe,
-        negotiated=_negotiated(std),
-        negotiated_version=std.version,
-        cert=cert,
-        grade=endpoint,
-        grade_reasons=reasons,
-        mozilla=_verdicts(results, [*names13, *names_ec], cert, dhe),
-        anomalies=tuple(dict.fromkeys(scan.anomalies)),
+        stdlib=std,
+        der=der,
+        anomalies=scan.anomalies,
         handshakes=scan.handshakes + 1,  # the system OpenSSL's handshake counts too
-        elapsed=round(time.monotonic() - started, 4),
+        budget_hit=scan.budget_hit,
+        elapsed=time.monotonic() - started,
     )
 
 
