@@ -33,6 +33,7 @@ from cli.import_cmds import EXPORTERS, import_command
 from cli.progress import SourceProgress
 from cli.report_cmds import diff_command, explain_command, report_app
 from cli.verify_findings import VerdictFormat, is_findings_file, verify_findings
+from cli.worker_cmds import BROKER_HELP, Executor, celery_step, worker_command
 from connectors.base import Connector
 from connectors.registry import Chosen, SourceState, open_connectors, select
 from core.config import load_settings
@@ -421,6 +422,11 @@ def scan(
     refresh: RefreshOpt = False,
     force: ForceOpt = False,
     skip_bad: SkipBadOpt = False,
+    executor: Annotated[
+        Executor,
+        typer.Option(help="Where the probes run: here, or on `portintel worker`s (celery)"),
+    ] = Executor.INPROCESS,
+    broker: Annotated[str | None, typer.Option(envvar="PORTINTEL_BROKER", help=BROKER_HELP)] = None,
 ) -> None:
     """Passive sources, then our own probes of every in-scope host: the whole pipeline.
 
@@ -433,6 +439,9 @@ def scan(
       portintel scan 198.51.100.0/28 -p 1-1024 --udp --format json
 
       portintel scan -iL assets.txt --no-passive --rate 2000
+
+      portintel --db postgresql+psycopg://... scan 198.51.100.0/24 --executor celery
+          --broker redis://queue.example.net:6379/0   (see `portintel worker`)
     """
     scope = _scope(targets or [], input_list or [], column, exclude or [], force, skip_bad)
     tcp, udp_list = _ports(ports, top_ports, udp, udp_ports)
@@ -442,7 +451,10 @@ def scan(
         claims = claimed_endpoints(store, set(scope.addresses()))
         return plan_scan(scope, tcp, udp_list, claims)
 
-    step = _verify_step(plan_for, options)
+    if executor is Executor.CELERY:
+        step = celery_step(plan_for, options, broker)
+    else:
+        step = _verify_step(plan_for, options)
     _run("scan", scope, Passive(source or [], budget, refresh, passive), output, fmt, step)
 
 
@@ -572,6 +584,7 @@ app.add_typer(report_app, name="report")
 app.command("diff")(diff_command)  # its own exit codes, diff(1)-style: see its help
 app.command("explain")(explain_command)
 app.command("import")(import_command)
+app.command("worker")(worker_command)
 
 
 def main() -> None:

@@ -19,6 +19,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass, field
+from typing import Protocol
 
 from core.errors import ScopeError
 from core.models import Endpoint, Kind, Observation, PortState, Transport, utcnow
@@ -29,6 +30,13 @@ from core.verify.tcp import TcpScan, scan_tcp
 from core.verify.udp import UdpScan, scan_udp
 
 SOURCE = "verifier"
+
+
+class ObservationSink(Protocol):
+    """Where `verify` writes what it found: the Store itself, or a buffer that a Celery
+    shard (core.distributed) commits together with its shard record."""
+
+    def add_observations(self, run_id: int, observations: Iterable[Observation]) -> int: ...
 
 
 @dataclass(frozen=True)
@@ -108,6 +116,12 @@ def _guard(plan: Plan, scope: Scope) -> None:
         raise ScopeError(f"refusing to probe {outside[0]}: it is not in the targets given")
 
 
+def check_scope(plan: Plan, scope: Scope) -> None:
+    """The scope gate, for a caller that hands the plan on (the celery executor refuses
+    before submitting; each worker's `verify` applies the same gate again)."""
+    _guard(plan, scope)
+
+
 def _groups(table: dict[str, set[int]]) -> list[tuple[list[str], list[int]]]:
     """Hosts sharing one port list are scanned together (one pass of the scanner)."""
     by_ports: dict[tuple[int, ...], list[str]] = {}
@@ -141,7 +155,7 @@ class VerifyResult:
 
 
 async def _fingerprint_all(
-    store: Store,
+    store: ObservationSink,
     run_id: int,
     endpoints: Sequence[Endpoint],
     scope: Scope,
@@ -168,7 +182,7 @@ async def _fingerprint_all(
 
 
 async def verify(
-    store: Store,
+    store: ObservationSink,
     run_id: int,
     plan: Plan,
     scope: Scope,

@@ -22,6 +22,7 @@ SUPPORTED = ("sqlite", "postgresql")
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
 
 _HINT = "point `db` in the config file (or PORTINTEL_DB) at a database you can write"
+_MIGRATION_LOCK = 0x706F7274  # PostgreSQL advisory lock key held while migrating ("port")
 
 
 def shown(url: sa.URL) -> str:
@@ -98,6 +99,10 @@ def migrate(engine: sa.Engine) -> None:
     config.set_main_option("path_separator", "os")
     try:
         with engine.begin() as connection:
+            if connection.dialect.name == "postgresql":
+                # Several workers opening a fresh shared store at once: one migrates, the
+                # others wait here (until its commit) and then find the schema at head.
+                connection.exec_driver_sql(f"SELECT pg_advisory_xact_lock({_MIGRATION_LOCK})")
             config.attributes["connection"] = connection
             command.upgrade(config, "head")
     except CommandError as exc:

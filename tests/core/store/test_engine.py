@@ -148,3 +148,22 @@ def test_a_store_from_a_newer_portintel_says_to_upgrade(db_url: str) -> None:
     # When it is opened, the message says why and what to do
     with pytest.raises(StoreError, match="newer portintel: upgrade portintel"):
         Store(db_url)
+
+
+def _open_and_close(url: str) -> None:
+    Store(url).close()
+
+
+def test_workers_opening_a_fresh_postgresql_store_at_once_all_succeed(pg_url: str) -> None:
+    # Celery workers started together all migrate the shared store on open: one must
+    # migrate while the others wait (separate processes: as real workers are).
+    import multiprocessing
+
+    context = multiprocessing.get_context("fork")
+    processes = [context.Process(target=_open_and_close, args=(pg_url,)) for _ in range(4)]
+    for process in processes:
+        process.start()
+    for process in processes:
+        process.join(timeout=60)
+    assert [p.exitcode for p in processes] == [0, 0, 0, 0]
+    assert _revision(pg_url) == HEAD
