@@ -1,12 +1,18 @@
 """Benchmark: raw Shodan-shaped records -> normalize -> store -> reconcile -> services.
 
-    python bench/reconcile.py [--observations 1000000] [--db PATH] [--profile FILE]
+    python bench/reconcile.py [--observations 1000000] [--workers 1] [--db PATH]
+                              [--normalizer auto|shodan|local] [--profile FILE]
 
 Generates synthetic banners (documentation addresses only: 192.0.2.0/24, 198.51.100.0/24,
 203.0.113.0/24 over many ports, and 2001:db8::/32), 3-5 sightings of each endpoint spread
 over scan rounds, as search pages of up to 100 banners. Everything is lazy, so memory must
 not grow with --observations: peak RSS is printed at 100k and 1M observations (and each
-further power of ten) in both stages, which shows whether it stays flat.
+further power of ten) in both phases, which shows whether it stays flat.
+
+With --workers N each phase runs in N processes on shares of the data, all writing to the
+one SQLite file (its writers take turns): ingest by blocks of endpoints, reconcile by
+ranges of addresses (`reconcile_all(..., ips=share)`). The normalizer is the Shodan
+connector's own when it is importable, else a minimal bench-local mapping.
 The bar (issue): >= 50,000 observations/s end to end, flat memory.
 """
 
@@ -16,16 +22,20 @@ import argparse
 import cProfile
 import io
 import itertools
+import multiprocessing
 import pstats
-import random
 import resource
 import sys
 import tempfile
 import time
 from collections.abc import Callable, Collection, Iterable, Iterator
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
+
+import sqlalchemy as sa
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a checkout
 
@@ -41,7 +51,7 @@ from core.models import (
 )
 from core.naming import canonical_service
 from core.pipeline.reconcile import reconcile_all
-from core.store import Store
+from core.store import Store, tables
 
 Normalizer = Callable[[RawRecord], list[Observation]]
 
@@ -84,6 +94,10 @@ def peak_rss_mib() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB on Linux
 
 
+_HOSTNAMES = [f"h{n}.example.com" for n in range(997)]
+_DAY = 86_400
+
+
 def endpoint_of(index: int) -> tuple[str, int]:
     """The index-th synthetic endpoint: every 10th on IPv6, the rest IPv4 over many ports."""
     if index % 10 == 9:
@@ -95,24 +109,26 @@ def endpoint_of(index: int) -> tuple[str, int]:
     return f"{V4_NETS[net]}{last}", port
 
 
-def banner(index: int, scan: int, rng: random.Random) -> dict[str, Any]:
+def banner(index: int, scan: int) -> dict[str, Any]:
     """One Shodan-banner-shaped dict for endpoint `index` seen in scan round `scan`."""
     ip, port = endpoint_of(index)
     module, product, versions = CATALOGUE.get(port, ("auto", None, ("",)))
     if port not in CATALOGUE and index % 3 == 0:
         module, product, versions = "http", "lighttpd", ("1.4.73",)
-    when = FIRST_SCAN + timedelta(days=7 * scan, seconds=rng.randrange(86_400))
+    # Deterministic jitter inside the scan's day: cheap, and the same in every worker.
+    when = FIRST_SCAN + timedelta(days=7 * scan, seconds=(index * 7919 + scan * 104729) % _DAY)
+    hostname = _HOSTNAMES[index % 997]
     record: dict[str, Any] = {
         "ip_str": ip,
         "port": port,
         "transport": "tcp",
-        "timestamp": when.strftime("%Y-%m-%dT%H:%M:%S.%f"),
-        "hash": rng.getrandbits(31),
+        "timestamp": when.isoformat(timespec="microseconds")[:26],
+        "hash": (index * 2654435761 + scan) & 0x7FFFFFFF,
         "_shodan": {"module": module, "crawler": "0123456789abcdef", "id": f"b{index}-{scan}"},
         "data": f"{product or 'unknown'} banner {index}\r\n",
         "org": "Example Org",
         "asn": f"AS{64496 + index % 16}",
-        "hostnames": [f"h{index % 997}.example.com"],
+        "hostnames": [hostname],
         "location": {"country_code": "ZZ"},
     }
     if product is not None:
@@ -125,7 +141,7 @@ def banner(index: int, scan: int, rng: random.Random) -> dict[str, Any]:
             "versions": ["TLSv1.2", "TLSv1.3", "-TLSv1", "-SSLv3"],
             "cipher": {"name": "TLS_AES_128_GCM_SHA256", "version": "TLSv1.3", "bits": 128},
             "cert": {
-                "subject": {"CN": f"h{index % 997}.example.com"},
+                "subject": {"CN": hostname},
                 "issuer": {"CN": "Example CA"},
                 "issued": "20260101000000Z",
                 "expires": "20270101000000Z",
@@ -139,34 +155,49 @@ def banner(index: int, scan: int, rng: random.Random) -> dict[str, Any]:
     return record
 
 
-def raw_pages(observations: int, seed: int = 1) -> Iterator[RawRecord]:
-    """Search pages holding `observations` banners in all, lazily.
+def _rounds(index: int) -> int:
+    """How many scans saw endpoint `index`: 3, 4 or 5."""
+    return 3 + (index * 2654435761 >> 7) % 3
 
-    Endpoints are taken BLOCK at a time; each takes 3-5 scan rounds, and a round's page
-    holds each endpoint at most once (Shodan's pages do; its normalizer keeps one per page).
+
+def plan(observations: int) -> list[tuple[int, int]]:
+    """(first endpoint, observations) per block of BLOCK endpoints, `observations` in all.
+
+    Workers take every n-th block, so together they generate exactly the same data as one.
     """
-    rng = random.Random(seed)
-    emitted = 0
+    blocks: list[tuple[int, int]] = []
+    left = observations
     for start in itertools.count(0, BLOCK):
-        block = range(start, start + BLOCK)
-        rounds = {i: 3 + (i * 2654435761 >> 7) % 3 for i in block}
+        if left <= 0:
+            return blocks
+        size = min(left, sum(_rounds(i) for i in range(start, start + BLOCK)))
+        blocks.append((start, size))
+        left -= size
+    raise AssertionError("unreachable")
+
+
+def raw_pages(blocks: Iterable[tuple[int, int]]) -> Iterator[RawRecord]:
+    """Search pages holding the planned banners, lazily.
+
+    Each endpoint of a block is seen in 3-5 scan rounds, and a round's page holds each
+    endpoint at most once (Shodan's pages do; its normalizer keeps one per page).
+    """
+    for start, quota in blocks:
+        emitted = 0
         for scan in range(5):
             matches: list[dict[str, Any]] = []
-            for i in block:
-                if scan < rounds[i] and emitted < observations:
-                    matches.append(banner(i, scan, rng))
+            for i in range(start, start + BLOCK):
+                if scan < _rounds(i) and emitted < quota:
+                    matches.append(banner(i, scan))
                     emitted += 1
             for offset in range(0, len(matches), PAGE):
-                page = matches[offset : offset + PAGE]
                 yield RawRecord(
                     source="shodan",
                     endpoint_kind="search",
                     query="org:example",
                     fetched_at=FETCHED,
-                    payload={"matches": page, "total": observations},
+                    payload={"matches": matches[offset : offset + PAGE], "total": quota},
                 )
-            if emitted >= observations:
-                return
 
 
 # -- a bench-local normalizer, used only when connectors.shodan.normalize is missing -----
@@ -301,38 +332,124 @@ class TimedStore(Store):
         return count
 
 
-def run(observations: int, db: Path, normalize: Normalizer) -> None:
-    store = TimedStore(f"sqlite:///{db}")
-    clock = Clock()
-    store.clock = clock
-    ingest_marks, reconcile_marks = Checkpoints("store"), Checkpoints("reconcile")
-    store.marks = reconcile_marks
-    try:
-        run_id = store.start_run("bench", ["192.0.2.0/24", "198.51.100.0/24", "203.0.113.0/24"])
+@dataclass
+class Report:
+    """What one worker did in one phase: counts, seconds per stage, peak RSS."""
+
+    count: int
+    spent: dict[str, float]
+    marks: list[tuple[int, float]]
+    peak_rss: float
+
+
+def ingest(url: str, run_id: int, blocks: list[tuple[int, int]], normalizer: str) -> Report:
+    """Generate, normalize and store some blocks' observations (one worker's share)."""
+    _, normalize = pick_normalizer(normalizer)
+    clock, marks = Clock(), Checkpoints("store")
+    with Store(url) as store:
         t0 = time.perf_counter()
-        stream = observations_stream(raw_pages(observations), normalize, clock, ingest_marks)
+        stream = observations_stream(raw_pages(blocks), normalize, clock, marks)
         stored = store.add_observations(run_id, stream)
-        t1 = time.perf_counter()
-        services = reconcile_all(store, run_id)
-        t2 = time.perf_counter()
+        wall = time.perf_counter() - t0
+    spent = clock.spent
+    spent["store observations"] = wall - spent["generate"] - spent["normalize"]
+    return Report(stored, spent, marks.seen, peak_rss_mib())
+
+
+def merge(url: str, run_id: int, ips: list[str] | None) -> Report:
+    """reconcile_all over some addresses (one worker's share), timing read/merge/write."""
+    store = TimedStore(url)
+    store.clock, store.marks = Clock(), Checkpoints("reconcile")
+    try:
+        services = reconcile_all(store, run_id, ips)
     finally:
         store.close()
+    spent = store.clock.spent
+    # reconcile_all also gives each service its risk colour (core.risk.scoring.annotate).
+    spent["reconcile+colour"] = spent.pop("_pulled") - spent["read observations"]
+    return Report(services, spent, store.marks.seen, peak_rss_mib())
 
-    ingest, merge = t1 - t0, t2 - t1
-    spent = clock.spent
-    spent["store observations"] = ingest - spent["generate"] - spent["normalize"]
-    spent["reconcile"] = spent.pop("_pulled") - spent["read observations"]
-    total = ingest + merge
-    print(f"observations: {stored:,}  endpoints/services: {services:,}  db: {db}")
-    print(f"end to end: {total:.1f} s  ->  {stored / total:,.0f} observations/s")
-    for stage in ("generate", "normalize", "store observations"):
-        print(f"  {stage:<20} {spent[stage]:7.2f} s  ({stored / spent[stage]:>12,.0f} obs/s)")
-    for stage in ("read observations", "reconcile", "write services"):
-        print(f"  {stage:<20} {spent[stage]:7.2f} s  ({stored / spent[stage]:>12,.0f} obs/s)")
-    for marks in (ingest_marks, reconcile_marks):
-        for count, rss in marks.seen:
-            print(f"  peak RSS after {count:>10,} observations ({marks.stage}): {rss:7.1f} MiB")
-    print(f"  peak RSS at the end: {peak_rss_mib():.1f} MiB")
+
+def ip_shards(url: str, parts: int) -> list[list[str]]:
+    """The stored addresses cut into `parts` runs of about equal observation counts."""
+    obs = tables.observations.c
+    engine = sa.create_engine(url)
+    try:
+        with engine.connect() as conn:
+            counts = conn.execute(
+                sa.select(obs.ip, sa.func.count()).group_by(obs.ip).order_by(obs.ip)
+            ).all()
+    finally:
+        engine.dispose()
+    total = sum(n for _, n in counts)
+    shards: list[list[str]] = [[] for _ in range(parts)]
+    running = 0
+    for ip, n in counts:
+        shards[min(parts - 1, running * parts // total)].append(ip)
+        running += n
+    return shards
+
+
+def in_workers(
+    workers: int, fn: Callable[..., Report], jobs: list[tuple[Any, ...]]
+) -> list[Report]:
+    if workers == 1:
+        return [fn(*job) for job in jobs]
+    # spawn: a clean interpreter per worker, no inherited SQLite connections.
+    with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn")) as pool:
+        return list(pool.map(fn, *zip(*jobs, strict=True)))
+
+
+def run(observations: int, db: Path, normalizer: str, workers: int) -> None:
+    url = f"sqlite:///{db}"
+    with Store(url) as store:
+        run_id = store.start_run("bench", ["192.0.2.0/24", "198.51.100.0/24", "203.0.113.0/24"])
+    blocks = plan(observations)
+
+    t0 = time.perf_counter()
+    stored = in_workers(
+        workers, ingest, [(url, run_id, blocks[w::workers], normalizer) for w in range(workers)]
+    )
+    t1 = time.perf_counter()
+    shards = [None] if workers == 1 else ip_shards(url, workers)
+    merged = in_workers(workers, merge, [(url, run_id, shard) for shard in shards])
+    t2 = time.perf_counter()
+
+    count = sum(r.count for r in stored)
+    services = sum(r.count for r in merged)
+    wall = t2 - t0
+    spent: dict[str, float] = {}
+    for report in stored + merged:
+        for stage, seconds in report.spent.items():
+            spent[stage] = spent.get(stage, 0.0) + seconds
+    print(f"observations: {count:,}  endpoints/services: {services:,}  workers: {workers}")
+    print(f"end to end: {wall:.1f} s  ->  {count / wall:,.0f} observations/s")
+    print(f"  phase 1 generate+normalize+store: {t1 - t0:6.1f} s wall")
+    print(f"  phase 2 read+reconcile+write:     {t2 - t1:6.1f} s wall")
+    generated = spent["generate"] / workers
+    print(
+        f"  without the synthetic generator (its {generated:.1f} s per worker taken out): "
+        f"{count / (wall - generated):,.0f} observations/s"
+    )
+    print("  seconds per stage, summed over workers (obs/s on one core):")
+    for stage in STAGES:
+        print(f"    {stage:<20} {spent[stage]:7.2f} s  ({count / spent[stage]:>10,.0f})")
+    for phase, reports in (("store", stored), ("reconcile", merged)):
+        for n, report in enumerate(reports):
+            who = f"{phase}, worker {n}" if workers > 1 else phase
+            for seen, rss in report.marks:
+                print(f"  peak RSS after {seen:>10,} observations ({who}): {rss:7.1f} MiB")
+            print(f"  peak RSS at the end ({who}): {report.peak_rss:7.1f} MiB")
+
+
+STAGES = (
+    "generate",
+    "normalize",
+    "store observations",
+    "read observations",
+    "reconcile+colour",
+    "write services",
+)
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -340,20 +457,23 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--observations", type=int, default=1_000_000)
     parser.add_argument("--db", type=Path, help="SQLite file (default: a temporary one)")
     parser.add_argument("--normalizer", choices=("auto", "shodan", "local"), default="auto")
-    parser.add_argument("--profile", type=Path, help="write cProfile stats here")
+    parser.add_argument(
+        "--workers", type=int, default=1, help="processes per phase, each on its own share"
+    )
+    parser.add_argument("--profile", type=Path, help="write cProfile stats here (1 worker)")
     args = parser.parse_args(argv)
 
-    name, normalize = pick_normalizer(args.normalizer)
+    name, _ = pick_normalizer(args.normalizer)
     print(f"normalizer: {name}")
     with tempfile.TemporaryDirectory(prefix="portintel-bench-") as tmp:
         db = args.db or Path(tmp) / "bench.db"
         if db.exists():
             sys.exit(f"{db} exists: the bench wants an empty database")
         if args.profile is None:
-            run(args.observations, db, normalize)
+            run(args.observations, db, args.normalizer, args.workers)
             return
         profiler = cProfile.Profile()
-        profiler.runcall(run, args.observations, db, normalize)
+        profiler.runcall(run, args.observations, db, args.normalizer, 1)
         profiler.dump_stats(args.profile)
         out = io.StringIO()
         pstats.Stats(profiler, stream=out).sort_stats("tottime").print_stats(30)
