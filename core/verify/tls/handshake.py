@@ -52,24 +52,18 @@ async def probe(
                 parser.feed(data)
             return parser.reply
     except StartTlsError as exc:
-        return _ended(parser, Outcome.STARTTLS_FAILED, str(exc))
+        return parser.end(Outcome.STARTTLS_FAILED, str(exc))
     except TimeoutError:
-        return _ended(parser, Outcome.TIMEOUT, f"no complete answer in {target.timeout:g} s")
+        return parser.end(Outcome.TIMEOUT, f"no complete answer in {target.timeout:g} s")
     except ConnectionRefusedError:
-        return _ended(parser, Outcome.REFUSED, "connection refused")
+        return parser.end(Outcome.REFUSED, "connection refused")
     except (ConnectionResetError, BrokenPipeError, ConnectionAbortedError) as exc:
-        return _ended(parser, Outcome.RESET, type(exc).__name__)
+        return parser.end(Outcome.RESET, type(exc).__name__)
     except OSError as exc:  # unreachable network or host, and the like
-        return _ended(parser, Outcome.UNREACHABLE, exc.strerror or type(exc).__name__)
+        return parser.end(Outcome.UNREACHABLE, exc.strerror or type(exc).__name__)
     finally:
         if writer is not None:
             writer.transport.abort()  # we never finish a handshake: no need to be polite
-
-
-def _ended(parser: ReplyParser, outcome: Outcome, detail: str) -> Reply:
-    if not parser.reply.done:
-        parser.end(outcome, detail)
-    return parser.reply
 
 
 @dataclass(frozen=True, slots=True)

@@ -541,10 +541,7 @@ class ReplyParser:
             if record.content_type == ContentType.ALERT:
                 alert = parse_alert(record.payload)
                 self.reply.alert = alert
-                if self.reply.server_hello is None:
-                    self.end(Outcome.ALERT, alert.name)
-                else:
-                    self.end(Outcome.SERVER_HELLO, f"alert {alert.name}")
+                self.end(Outcome.ALERT, alert.name)  # after a ServerHello: noted in extra
                 return
             if record.content_type == ContentType.HANDSHAKE:
                 for message in self._handshake.feed(record.payload):

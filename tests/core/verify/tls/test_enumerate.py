@@ -7,11 +7,17 @@ back from OpenSSL itself) or the scripted server's table.
 
 from __future__ import annotations
 
+import asyncio
 import ssl
 from collections.abc import Callable
+from datetime import UTC, datetime
 
+import pytest
 import trustme
+from cryptography import x509
+from cryptography.hazmat.primitives import serialization
 
+from core.models import Endpoint, PortState, Service, Status
 from core.report.views import ciphers_view
 from core.risk.grading import Grade
 from core.verify.tls import enumerate_tls
@@ -131,10 +137,6 @@ def test_tls13_groups_certificate_and_negotiated_suite() -> None:
 
 def test_profile_feeds_the_ciphers_view() -> None:
     profile = scan(openssl_server(server_order=True))
-    from datetime import UTC, datetime
-
-    from core.models import Endpoint, PortState, Service, Status
-
     endpoint = Endpoint(ip="192.0.2.10", port=443)
     now = datetime(2024, 5, 1, tzinfo=UTC)
     svc = Service(
@@ -186,15 +188,9 @@ def test_sslv3_and_legacy_suites_openssl_3_lacks() -> None:
 
 
 def test_sslv2_server_hello_lists_its_specs_and_certificate() -> None:
-    ca = trustme.CA()
-    leaf = ca.issue_cert("old.example.com")
-    from cryptography import x509
-
-    der = x509.load_pem_x509_certificate(leaf.cert_chain_pems[0].bytes()).public_bytes(
-        __import__(
-            "cryptography.hazmat.primitives.serialization", fromlist=["Encoding"]
-        ).Encoding.DER
-    )
+    leaf = trustme.CA().issue_cert("old.example.com")
+    pem = leaf.cert_chain_pems[0].bytes()
+    der = x509.load_pem_x509_certificate(pem).public_bytes(serialization.Encoding.DER)
     config = FakeTls(versions={}, ssl2_specs=[0x0700C0, 0x010080], cert=der)
     profile = scan(fake(config))
     assert profile.versions == ("SSLv2",)
@@ -239,3 +235,22 @@ def test_the_handshake_budget_bounds_the_scan() -> None:
     profile = scan(fake(config), max_handshakes=4, versions=[Version.TLS12])
     assert profile.handshakes <= 4 + 1  # plus the system OpenSSL's handshake
     assert profile.outcome == "partial"
+
+
+def test_ipv6_loopback() -> None:
+    ctx = openssl_server(server_order=True)
+
+    async def go() -> TlsProfile | None:
+        try:
+            server = await asyncio.start_server(_idle, "::1", 0, ssl=ctx)
+        except OSError:  # no IPv6 on this machine's loopback
+            return None
+        async with server:
+            port = server.sockets[0].getsockname()[1]
+            return await enumerate_tls("::1", port, timeout=3)
+
+    profile = run(go(), limit=60)
+    if profile is None:
+        pytest.skip("::1 is not available")
+    assert profile.ip == "::1"
+    assert names(profile, "TLSv1.2") == [iana(n) for n in TLS12_SUITES]

@@ -255,3 +255,10 @@ def test_fuzz_reply_parser_always_ends_in_an_outcome(
     assert reply.outcome in set(Outcome)
     if reply.outcome in (Outcome.SERVER_HELLO, Outcome.HELLO_RETRY):
         assert reply.server_hello is not None
+
+
+def test_an_alert_after_the_server_hello_is_noted_not_mistaken_for_refusal() -> None:
+    data = record(22, server_hello(0x0303, 0xC02F)) + alert(80)
+    reply = feed_all(data, Want.KEY_EXCHANGE).reply
+    assert reply.outcome is Outcome.SERVER_HELLO
+    assert reply.extra == ["after ServerHello: alert internal_error"]
