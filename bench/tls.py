@@ -23,6 +23,26 @@ Printed per server: each tool's median wall time, versions, suites per version (
 not against the truth, and whether its order matches when the server imposes one), and
 groups; then ours/sslscan and ours/sslyze. Bars (issue 4): ours exact on every server
 (suites, order, groups), median wall <= 2 x sslscan's and < sslyze's on each server.
+
+Measured (`--runs 5`; 2 cores shared with other jobs, load average 2-3; Debian 12,
+Python 3.11.7, OpenSSL 3.0, sslscan 2.0.7, nmap 7.93, sslyze 6.3.1), median wall in s:
+
+    server      suites  ours   (scan)  sslscan  nmap   sslyze  ours/sslscan  ours/sslyze
+    legacy      91      0.638  0.206   3.307    2.347  2.482   0.19          0.26
+    serverpref  7       0.445  0.070   1.190    2.131  1.246   0.37          0.36
+    clientpref  7       0.370  0.057   1.150    1.929  0.896   0.32          0.41
+    tls13only   2       0.335  0.035   0.571    2.049  1.221   0.59          0.27
+    cbconly     4       0.363  0.036   0.627    1.741  0.967   0.58          0.38
+    nginx       6       0.428  0.052   0.134    0.487  0.978   3.19          0.44
+
+Ours was exact on all six (versions, suites, server order, TLS 1.3 and 1.2 groups, SSLv2
+and SSLv3 refused); sslscan and nmap were exact on suites; sslyze missed 3 suites (the
+anonymous and ECDHE Camellia-SHA256 ones) and reports no order; nmap reports no groups.
+"(scan)" is our enumeration's own time inside the process. Bar missed on nginx: 3.2 x
+sslscan. nginx answers sslscan (C, one process, no start-up cost) in 0.13 s; ours spends
+0.05 s enumerating and about 0.3 s starting Python and importing (pydantic and the models
+of core/, cryptography, asyncio). The s_server variants are slower per handshake, which
+hides that fixed cost. Met everywhere else, and below sslyze on every server.
 """
 
 from __future__ import annotations
