@@ -7,6 +7,7 @@
     starttls   SMTP/IMAP/POP3/FTP/PostgreSQL preambles
     handshake  one probe: the only I/O
     enumerate  the scan logic: `enumerate_tls(ip, port, ...) -> TlsProfile`
+    assemble   the pure fold of probe results into a TlsProfile
     grade      suite and endpoint grades, Mozilla profile verdicts (data/mozilla.toml)
     model      `TlsProfile` and its parts
 

@@ -22,10 +22,10 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
 from core.verify.tls import groups, suites
+from core.verify.tls.assemble import build_profile, suite_result
 from core.verify.tls.handshake import StdlibHandshake, Target, probe, stdlib_handshake
 from core.verify.tls.hello import ssl2_client_hello, tls_client_hello
 from core.verify.tls.model import ProbeStatus, SuiteResult, TlsProfile, VersionResult
-from core.verify.tls.profile import build_profile, suite_result
 from core.verify.tls.records import (
     KeyExchange,
     Outcome,

@@ -6,9 +6,9 @@ import pytest
 
 from core.risk.grading import Grade
 from core.verify.tls import suites
+from core.verify.tls.assemble import build_profile, negotiated, outcome, suite_result
 from core.verify.tls.handshake import StdlibHandshake, Target
 from core.verify.tls.model import ProbeStatus, VersionResult
-from core.verify.tls.profile import build_profile, negotiated, outcome, suite_result
 
 
 def result(version: str, status: ProbeStatus, outcome_text: str, *codes: int) -> VersionResult:
