@@ -23,7 +23,7 @@ from core.pipeline.verify import Plan, VerifyOptions, check_scope
 from core.store import Store
 from core.targets import Scope
 
-POLL_INTERVAL = 0.5  # seconds between looks at the result backend
+POLL_INTERVAL = 0.25  # seconds between looks at the result backend (one GET per open shard)
 PING_TIMEOUT = 1.0
 
 Progress = Callable[[int, int, Shard, ShardOutcome], None]
