@@ -97,6 +97,40 @@ def test_a_broker_password_never_reaches_the_output(
     assert "hunter2" not in result.output + result.stderr
 
 
+def test_a_job_with_a_failed_shard_exits_partial_and_names_it(
+    isolated: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Given a stand-in for Celery whose workers store every shard but the first
+    from core.distributed import tasks
+    from core.distributed.work import ShardOutcome, Status
+    from core.store.shards import ShardRecord
+    from tests.core.distributed.test_submit import FakeApp
+
+    url = f"sqlite:///{isolated / 'portintel.db'}"
+    failed: list[str] = []
+
+    def worker(shard: Any) -> tuple[str, Any]:
+        if not failed:
+            failed.append(shard.shard_id)
+            return "SUCCESS", ShardOutcome(shard.shard_id, Status.FAILED, reason="boom").as_dict()
+        record = ShardRecord(shard.shard_id, "portintel-1@w1", "w1/192.0.2.250", 0, 0)
+        with Store(url) as store:
+            store.add_shard(shard.run_id, record, [])
+        return "SUCCESS", ShardOutcome.of_record(record, Status.STORED).as_dict()
+
+    monkeypatch.setattr(tasks, "make_app", lambda broker: FakeApp(worker, delay=0))
+    args = ["scan", "192.0.2.1", "--no-passive", "-p", "1-20000", "--executor", "celery"]
+
+    # When the job runs
+    result = CliRunner().invoke(app, [*args, "--broker", "redis://127.0.0.1:6379/0"])
+
+    # Then it says which shard failed and why, and exits 3 (partial)
+    assert result.exit_code == 3, result.stderr
+    assert "2/3 shards on 1 workers" in result.stderr
+    assert f"shard {failed[0]} failed: boom" in result.stderr
+    assert "shards 3/3" in result.stderr
+
+
 # -- real workers ------------------------------------------------------------------------
 
 
