@@ -218,6 +218,12 @@ RateOpt = Annotated[
 TimeoutOpt = Annotated[
     float, typer.Option(min=0.05, help="Seconds to wait for a probe before retrying it")
 ]
+TlsEnumOpt = Annotated[
+    bool,
+    typer.Option(
+        help="Enumerate TLS versions, cipher suites, order and groups wherever TLS is found"
+    ),
+]
 RetriesOpt = Annotated[
     int, typer.Option(min=0, max=5, help="Extra probes before a port is called filtered")
 ]
@@ -416,6 +422,7 @@ def scan(
     fingerprint: Annotated[
         bool, typer.Option(help="Identify the service on every open port")
     ] = True,
+    tls_enum: TlsEnumOpt = True,
     output: OutputOpt = None,
     fmt: FormatOpt = Format.CSV,
     budget: BudgetOpt = None,
@@ -445,7 +452,9 @@ def scan(
     """
     scope = _scope(targets or [], input_list or [], column, exclude or [], force, skip_bad)
     tcp, udp_list = _ports(ports, top_ports, udp, udp_ports)
-    options = VerifyOptions(timeout=timeout, retries=retries, rate=rate, fingerprint=fingerprint)
+    options = VerifyOptions(
+        timeout=timeout, retries=retries, rate=rate, fingerprint=fingerprint, tls_enum=tls_enum
+    )
 
     def plan_for(store: Store, scope: Scope) -> Plan:
         claims = claimed_endpoints(store, set(scope.addresses()))
@@ -484,6 +493,7 @@ def verify_command(
     rate: RateOpt = None,
     timeout: TimeoutOpt = 1.0,
     retries: RetriesOpt = 1,
+    tls_enum: TlsEnumOpt = True,
     output: OutputOpt = None,
     fmt: FormatOpt = Format.CSV,
     budget: BudgetOpt = None,
@@ -505,7 +515,7 @@ def verify_command(
     """
     args = targets or []
     findings = [Path(a) for a in args if is_findings_file(a)]
-    options = VerifyOptions(timeout=timeout, retries=retries, rate=rate)
+    options = VerifyOptions(timeout=timeout, retries=retries, rate=rate, tls_enum=tls_enum)
     if findings:
         others = [a for a in args if Path(a) not in findings]
         if others or input_list:

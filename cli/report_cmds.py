@@ -40,7 +40,7 @@ from cli.common import output as open_output
 from cli.common import settings as common_settings
 from core.config import Settings
 from core.errors import InputError
-from core.models import Colour, Run, RunStatus, Service, Status, utcnow
+from core.models import Colour, Endpoint, Run, RunStatus, Service, Status, utcnow
 from core.report.diff import ROW_COLUMNS, Diff, diff_services
 from core.report.sanitize import csv_cell, printable
 from core.report.to_html import render_html
@@ -55,6 +55,7 @@ from core.report.views import (
 )
 from core.risk.addresses import parse_ip
 from core.risk.allowlist import Allowlist, load_allowlist
+from core.risk.grading import OfferedSuite
 from core.risk.prevalence import Prevalence, store_prevalence
 from core.risk.scoring import Risk, annotate, score_assets
 from core.store import Store
@@ -152,6 +153,7 @@ class Assessed:
     services: list[Service]
     risks: dict[str, Risk]
     prevalence: Prevalence | None
+    suites: dict[Endpoint, tuple[OfferedSuite, ...]]  # what TLS enumeration accepted
 
 
 def _pick_run(store: Store, wanted: int | None) -> Run:
@@ -180,8 +182,14 @@ def _assess(
 ) -> Assessed:
     run = _pick_run(store, run_id)
     services = list(annotate(store.services(run.id)))
-    risks = score_assets(services, now=utcnow(), allowlist=_allowlist(allowlist, settings))
-    return Assessed(run, services, risks, store_prevalence(store) if prevalence else None)
+    suites = {
+        Endpoint(ip=p.ip, port=p.port): p.offered_suites() for p in store.tls_profiles(run.id)
+    }
+    risks = score_assets(
+        services, now=utcnow(), allowlist=_allowlist(allowlist, settings), suites=suites
+    )
+    prevalent = store_prevalence(store) if prevalence else None
+    return Assessed(run, services, risks, prevalent, suites)
 
 
 def _filter(
@@ -325,7 +333,7 @@ def _products(a: Assessed, flt: ServiceFilter) -> Sequence[Row]:
 
 
 def _ciphers(a: Assessed, flt: ServiceFilter) -> Sequence[Row]:
-    return ciphers_view(flt.apply(a.services))
+    return ciphers_view(flt.apply(a.services), a.suites)
 
 
 report_app.command(
@@ -375,6 +383,7 @@ def html_command(
                 assessed.risks,  # whole assets' scores, whatever the filter left out
                 generated_at=utcnow(),
                 prevalence=assessed.prevalence,
+                suites=assessed.suites,
                 run=assessed.run,
             )
         if output is not None:

@@ -25,6 +25,7 @@ from core.models import Observation
 from core.pipeline.verify import verify
 from core.store import Store
 from core.store.shards import ShardRecord
+from core.verify.tls import TlsProfile
 
 
 class Status(StrEnum):
@@ -79,11 +80,15 @@ class _Buffer:
     """An ObservationSink that keeps what `verify` finds until the shard commits."""
 
     items: list[Observation] = field(default_factory=list)
+    tls_profiles: list[TlsProfile] = field(default_factory=list)
 
     def add_observations(self, run_id: int, observations: Iterable[Observation]) -> int:
         batch = list(observations)
         self.items.extend(batch)
         return len(batch)
+
+    def save_tls_profile(self, run_id: int, profile: TlsProfile) -> None:
+        self.tls_profiles.append(profile)
 
 
 def run_shard(
@@ -121,6 +126,8 @@ def run_shard(
         walls=tuple(found.walls),
     )
     if store.add_shard(shard.run_id, record, stamp(buffer.items, vantage_name)):
+        for profile in buffer.tls_profiles:  # upserts: a shard delivered twice writes the same rows
+            store.save_tls_profile(shard.run_id, profile)
         return ShardOutcome.of_record(record, Status.STORED)
     # Another delivery of this shard committed while this one was probing.
     winner = store.shard_results(shard.run_id, shard.shard_id)[shard.shard_id]

@@ -27,6 +27,8 @@ from core.store import Store
 from core.targets import Scope
 from core.verify.fingerprint import fingerprint, identify_udp
 from core.verify.tcp import TcpScan, scan_tcp
+from core.verify.tls import TlsProfile, enumerate_tls
+from core.verify.tls.starttls import StartTls
 from core.verify.udp import UdpScan, scan_udp
 
 SOURCE = "verifier"
@@ -37,6 +39,8 @@ class ObservationSink(Protocol):
     shard (core.distributed) commits together with its shard record."""
 
     def add_observations(self, run_id: int, observations: Iterable[Observation]) -> int: ...
+
+    def save_tls_profile(self, run_id: int, profile: TlsProfile) -> None: ...
 
 
 @dataclass(frozen=True)
@@ -49,6 +53,20 @@ class VerifyOptions:
     fingerprint: bool = True
     fingerprint_timeout: float = 5.0  # one endpoint, all its probes
     fingerprint_parallel: int = 32  # endpoints fingerprinted at once
+    tls_enum: bool = True  # enumerate versions and suites wherever TLS was found
+    tls_timeout: float = 5.0  # per TLS connection
+    tls_parallel: int = 4  # TLS connections at once to one host
+
+
+# Services that upgrade to TLS in-band: enumeration goes through their STARTTLS first.
+_STARTTLS = {
+    "smtp": StartTls.SMTP,
+    "imap": StartTls.IMAP,
+    "pop3": StartTls.POP3,
+    "ftp": StartTls.FTP,
+    "postgresql": StartTls.POSTGRES,
+}
+_USABLE_PROFILE = {"ok", "partial"}
 
 
 @dataclass
@@ -163,6 +181,9 @@ async def _fingerprint_all(
     result: VerifyResult,
 ) -> None:
     limit = asyncio.Semaphore(options.fingerprint_parallel)
+    # One TLS enumeration at a time per host (each with its own few connections): the
+    # same per-host restraint as the scanner's.
+    tls_turn: dict[str, asyncio.Semaphore] = {}
 
     async def one(endpoint: Endpoint) -> None:
         async with limit:
@@ -172,6 +193,20 @@ async def _fingerprint_all(
                     endpoint.ip, endpoint.port, hostnames=names, timeout=options.fingerprint_timeout
                 )
                 obs = found.to_observation(endpoint, hostnames=names)
+                starttls = _STARTTLS.get(found.service or "") if found.tls is None else None
+                if options.tls_enum and (found.tls is not None or starttls is not None):
+                    async with tls_turn.setdefault(endpoint.ip, asyncio.Semaphore(1)):
+                        profile = await enumerate_tls(
+                            endpoint.ip,
+                            endpoint.port,
+                            sni=names[0] if names else None,
+                            starttls=starttls,
+                            timeout=options.tls_timeout,
+                            max_parallel=options.tls_parallel,
+                        )
+                    if profile.outcome in _USABLE_PROFILE:
+                        store.save_tls_profile(run_id, profile)
+                        obs = obs.model_copy(update={"tls": profile.summary()})
             else:
                 obs = _status_observation(endpoint, PortState.OPEN, "syn-ack")
         result.observations += store.add_observations(run_id, [obs])

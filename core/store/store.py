@@ -33,6 +33,7 @@ from core.store import codec, tables
 from core.store.bulk import BulkInsert
 from core.store.engine import open_engine, shown
 from core.store.shards import ShardRecord
+from core.verify.tls.model import TlsProfile
 
 T = TypeVar("T")
 
@@ -335,6 +336,29 @@ class Store:
         with self._read("reading shard results") as conn:
             found = conn.execute(query).mappings()
             return {row["shard_id"]: ShardRecord.from_row(row) for row in found}
+
+    # -- TLS profiles (core.verify.tls) -------------------------------------------------
+
+    def save_tls_profile(self, run_id: int, profile: TlsProfile) -> None:
+        """Store (or replace) what TLS enumeration found on one endpoint in run `run_id`."""
+        row = {
+            "run_id": run_id,
+            "ip": _canonical(profile.ip),
+            "port": profile.port,
+            "profile": profile.model_dump_json(),
+        }
+        with self._write("storing a TLS profile") as conn:
+            conn.execute(self._upsert(tables.tls_profiles), [row])
+
+    def tls_profiles(self, run_id: int) -> Iterator[TlsProfile]:
+        """Run `run_id`'s TLS profiles, in (ip, port) order."""
+        table = tables.tls_profiles.c
+        query = (
+            sa.select(table.profile).where(table.run_id == run_id).order_by(table.ip, table.port)
+        )
+        with self._read("reading TLS profiles") as conn:
+            for (text,) in conn.execute(query):
+                yield TlsProfile.model_validate_json(text)
 
     def services(self, run_id: int) -> Iterator[Service]:
         """Run `run_id`'s services in (ip, port, transport) order, streamed."""

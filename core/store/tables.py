@@ -25,6 +25,7 @@ __all__ = [
     "services",
     "shard_results",
     "source_runs",
+    "tls_profiles",
 ]
 
 # Stable constraint names, so later migrations (and SQLite batch mode) can refer to them.
@@ -174,4 +175,15 @@ shard_results = sa.Table(
     sa.Column("open_ports", sa.Integer, nullable=False),
     sa.Column("walls", sa.JSON, nullable=False),  # hosts that answered on every port
     sa.Column("finished_at", UtcDateTime, nullable=False),
+)
+
+# What TLS enumeration found on one endpoint of a run (core.verify.tls.TlsProfile as JSON):
+# the Ciphers view and the risk score read it.
+tls_profiles = sa.Table(
+    "tls_profiles",
+    metadata,
+    sa.Column("run_id", sa.Integer, sa.ForeignKey("runs.id"), primary_key=True),
+    sa.Column("ip", _IP, primary_key=True),
+    sa.Column("port", sa.Integer, primary_key=True),
+    sa.Column("profile", sa.Text, nullable=False),
 )

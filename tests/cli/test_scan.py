@@ -136,3 +136,23 @@ def test_udp_services_are_found_and_named(lab: RunningLab, home: Path) -> None:
     assert memcached["version"] == lab["memcached"].upstream_version
     dns = found[("127.0.0.1", lab["dnsmasq"].port("dns", Transport.UDP), "udp")]
     assert dns["service"] == "dns"
+
+
+def test_tls_suites_are_enumerated_into_the_ciphers_view(lab: RunningLab, home: Path) -> None:
+    # Given nginx configured with known TLS 1.2 and 1.3 suites (the lab wrote them)
+    nginx = lab["nginx"]
+    assert nginx.tls is not None
+    https = nginx.port("https")
+    # When its HTTPS port is scanned, then the Ciphers view lists exactly those suites
+    scanned = invoke(lab, ["scan", "127.0.0.1", "--no-passive", "-p", str(https)])
+    assert scanned.exit_code == 0, scanned.stderr
+    view = invoke(lab, ["report", "ciphers", "--format", "json"])
+    assert view.exit_code == 0, view.stderr
+    rows = json.loads(view.stdout)
+    rows = rows["rows"] if isinstance(rows, dict) else rows
+    expected = set(nginx.tls.tls12_ciphers) | set(nginx.tls.tls13_ciphersuites)
+    assert {row["suite"] for row in rows} == expected
+    # And the inventory carries every accepted version
+    listed = invoke(lab, ["scan", "127.0.0.1", "--no-passive", "-p", str(https), "-f", "json"])
+    svc = by_endpoint(json.loads(listed.stdout))[("127.0.0.1", https, "tcp")]
+    assert set(svc["tls"]["versions"]) == {"TLSv1.2", "TLSv1.3"}
