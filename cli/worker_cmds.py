@@ -74,12 +74,13 @@ def celery_step(
         if plan.out_of_scope:
             note(f"{len(plan.out_of_scope)} claimed endpoints are out of scope: not probed")
         note(f"probing {plan.size():,} ports on {len(plan.hosts):,} hosts, on the workers")
-        shown = {"last": -1}
+        shown = -1
 
         def progress(done: int, total: int, shard: Any, outcome: Any) -> None:
-            step_ = max(1, total // _PROGRESS_LINES)
-            if done == total or done // step_ != shown["last"]:
-                shown["last"] = done // step_
+            nonlocal shown
+            every = max(1, total // _PROGRESS_LINES)
+            if done == total or done // every != shown:
+                shown = done // every
                 where = f" on {outcome.worker}" if outcome.worker else ""
                 note(f"shards {done}/{total}: {shard.describe()} {outcome.status.value}{where}")
 
@@ -89,7 +90,8 @@ def celery_step(
             note(f"{wall} answers on nearly every port (a SYN-ACK wall): its ports are not listed")
         note(
             f"verifier: {job.open_ports} open ports, {job.observations} observations, "
-            f"{len(job.stored)}/{job.shards} shards on {len(job.workers)} workers"
+            f"{len(job.stored)}/{job.shards} shards on {len(job.workers)} "
+            f"worker{'' if len(job.workers) == 1 else 's'}"
         )
         for outcome in job.failed[:5]:
             note(f"shard {outcome.shard_id} {outcome.status.value}: {outcome.reason}")

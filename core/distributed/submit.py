@@ -15,14 +15,18 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from celery import Celery
+from kombu.exceptions import OperationalError
+from kombu.utils.url import maybe_sanitize_url
 
 from core.distributed.shards import HOSTS_PER_SHARD, PORTS_PER_SHARD, Shard, split
 from core.distributed.tasks import QUEUE, TASK
 from core.distributed.work import ShardOutcome, Status
+from core.errors import ConfigError
 from core.pipeline.verify import Plan, VerifyOptions, check_scope
 from core.store import Store
 from core.targets import Scope
 
+BROKER_TIMEOUT = 5.0  # seconds to reach the broker before the job is refused
 POLL_INTERVAL = 0.25  # seconds between looks at the result backend (one GET per open shard)
 PING_TIMEOUT = 1.0
 
@@ -114,6 +118,7 @@ def run_job(
     job = JobResult(shards=len(shards))
     if not shards:
         return job
+    _reach_broker(app)
     pending: dict[str, tuple[Shard, Any]] = {}
     try:
         for shard in shards:
@@ -133,6 +138,20 @@ def run_job(
         raise
     _check_stored(store, run_id, job)
     return job
+
+
+def _reach_broker(app: Celery) -> None:
+    """Fail in one line when the broker is down, rather than after Celery's own retries
+    (about twenty seconds of reconnect messages, then a traceback)."""
+    with app.connection_for_write() as connection:
+        try:
+            connection.ensure_connection(max_retries=1, interval_start=0.5, timeout=BROKER_TIMEOUT)
+        except OperationalError as exc:
+            raise ConfigError(
+                f"cannot reach the broker {maybe_sanitize_url(app.conf.broker_url)}: {exc}; "
+                "is Redis running "
+                "there? Check --broker (or PORTINTEL_BROKER)"
+            ) from exc
 
 
 def _follow(

@@ -30,6 +30,7 @@ from cli.app import app
 from core.distributed import INSTALL
 from core.store import Store, tables
 from tests.lab.daemons import LAB_PASSWORD, RunningLab
+from tests.lab.netns import netns
 
 ROOT = Path(__file__).resolve().parents[2]
 READY_TIMEOUT = 60.0
@@ -126,9 +127,21 @@ def test_a_job_with_a_failed_shard_exits_partial_and_names_it(
 
     # Then it says which shard failed and why, and exits 3 (partial)
     assert result.exit_code == 3, result.stderr
-    assert "2/3 shards on 1 workers" in result.stderr
+    assert "2/3 shards on 1 worker" in result.stderr
     assert f"shard {failed[0]} failed: boom" in result.stderr
     assert "shards 3/3" in result.stderr
+
+
+def test_a_broker_that_is_down_is_one_line(isolated: Path) -> None:
+    # Inside a namespace of its own: nothing listens on its loopback, nothing leaves it.
+    argv = ["scan", "127.0.0.1", "-p", "1-10", "--no-passive", "--executor", "celery"]
+    argv += ["--broker", "redis://:hunter2@127.0.0.1:6390/0"]
+    with netns() as ns:
+        result = ns.call(lambda: CliRunner().invoke(app, argv), timeout=120)
+    errors = [line for line in result.stderr.splitlines() if line.startswith("error:")]
+    assert result.exit_code == 1, result.stderr
+    assert len(errors) == 1 and "cannot reach the broker" in errors[0]
+    assert "127.0.0.1:6390" in errors[0] and "hunter2" not in result.stderr
 
 
 # -- real workers ------------------------------------------------------------------------

@@ -56,8 +56,22 @@ class FakeControl:
         self.revoked.extend(ids)
 
 
+class FakeConnection:
+    def __enter__(self) -> FakeConnection:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        return None
+
+    def ensure_connection(self, **kwargs: Any) -> None:
+        return None  # the broker is always there
+
+
 class FakeApp:
     """Celery's send_task/control, with each shard finished by `worker` after `delay` polls."""
+
+    def connection_for_write(self) -> FakeConnection:
+        return FakeConnection()
 
     def __init__(self, worker: Worker | None, delay: int = 1, workers: int = 1) -> None:
         self.worker = worker
