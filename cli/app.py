@@ -6,7 +6,10 @@ Exit codes (stable, for scripts):
   2  usage error (unknown flag, missing argument)
   3  partial: some sources failed, the output holds what the others returned
   4  failed: every source that ran failed
+  5  verify FILE: some claims refuted or changed
+  6  verify FILE: none refuted or changed, some could not be verified
   130 interrupted (Ctrl-C); what was fetched is kept in the store and cache
+`portintel diff` follows diff(1) instead (cli/report_cmds.py).
 """
 
 from __future__ import annotations
@@ -74,7 +77,8 @@ app = typer.Typer(
         "claim about your assets into one reconciled inventory.\n\n"
         "Keys come from SHODAN_API_KEY, CENSYS_API_TOKEN (+ CENSYS_ORG_ID) and NETLAS_API_KEY, "
         "or the config file; InternetDB needs none. Exit codes: 0 ok, 1 error, 2 usage, "
-        "3 partial (a source failed), 4 every source failed, 130 interrupted."
+        "3 partial (a source failed), 4 every source failed, 5/6 verify FILE found refuted/"
+        "unverified claims, 130 interrupted."
     ),
     no_args_is_help=True,
     rich_markup_mode=None,
