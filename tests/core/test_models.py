@@ -1,0 +1,90 @@
+"""core.models validators: the fast paths must accept, reject and rewrite exactly as the
+slow ones (ipaddress for addresses, astimezone for times)."""
+
+from __future__ import annotations
+
+import ipaddress
+import random
+from datetime import UTC, datetime, timedelta, timezone
+
+import pytest
+from pydantic import ValidationError
+
+from core.models import Endpoint, Observation, _already_canonical, _canonical_ip, _utc
+
+
+def _slow(value: str) -> str:
+    return ipaddress.ip_address(value.strip()).compressed
+
+
+def _v6(rng: random.Random) -> ipaddress.IPv6Address:
+    # 2001:db8::/32 with zero-heavy groups, so every compression case comes up.
+    groups = [rng.choice((0, 0, 0, 1, 0xFFFF, rng.randrange(1 << 16))) for _ in range(6)]
+    low = int.from_bytes(b"".join(g.to_bytes(2, "big") for g in groups), "big")
+    return ipaddress.IPv6Address((0x20010DB8 << 96) | low)
+
+
+def test_the_fast_path_agrees_with_ipaddress_on_many_spellings() -> None:
+    rng = random.Random(7)
+    spellings: list[str] = []
+    for _ in range(3000):
+        v6 = _v6(rng)
+        spellings += [v6.compressed, v6.exploded, v6.compressed.upper()]
+        # Documentation networks only; the last octet also runs out of range.
+        prefix = rng.choice(("192.0.2", "198.51.100", "203.0.113"))
+        v4 = f"{prefix}.{rng.choice((0, 1, 9, 99, 255, 256, rng.randrange(300)))}"
+        spellings += [v4, v4.replace(".", ".0", 1), f"{v4}.0", f" {v4}", v4.replace(".", "..")]
+    for value in spellings:
+        try:
+            expected = _slow(value)
+        except ValueError:
+            with pytest.raises(ValueError):
+                _canonical_ip(value)
+            continue
+        assert _canonical_ip(value) == expected, value
+
+
+@pytest.mark.parametrize(
+    ("value", "canonical"),
+    [
+        ("192.0.2.1", "192.0.2.1"),
+        ("2001:db8::", "2001:db8::"),
+        ("2001:db8::1:0:0:1", "2001:db8::1:0:0:1"),
+        ("2001:db8:0:0:1::1", "2001:db8::1:0:0:1"),  # the longest zero run is compressed
+        ("2001:DB8::A", "2001:db8::a"),
+        ("2001:db8::192.0.2.1", "2001:db8::c000:201"),  # dotted tails go to ipaddress
+        (" 198.51.100.7\n", "198.51.100.7"),
+    ],
+)
+def test_addresses_come_out_canonical(value: str, canonical: str) -> None:
+    assert Endpoint(ip=value, port=1).ip == canonical
+    # Only an already-canonical spelling takes the fast path.
+    assert _already_canonical(value) == (value == canonical)
+
+
+@pytest.mark.parametrize(
+    "value", ["", "192.0.2", "192.0.2.256", "192.0.2.01", "2001:db8::g", "192.0.2.1\x00", "x"]
+)
+def test_invalid_addresses_are_still_rejected(value: str) -> None:
+    with pytest.raises(ValidationError):
+        Endpoint(ip=value, port=1)
+
+
+def test_times_are_utc_whatever_zone_they_came_in() -> None:
+    aware = datetime(2026, 1, 2, 3, 4, 5, tzinfo=timezone(timedelta(hours=2)))
+    naive = datetime(2026, 1, 2, 3, 4, 5)
+    utc = datetime(2026, 1, 2, 1, 4, 5, tzinfo=UTC)
+    assert _utc(aware) == utc and _utc(aware).tzinfo is UTC
+    assert _utc(naive) == datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC)
+    assert _utc(utc) is utc  # already UTC: kept as it is
+    obs = Observation.model_validate(
+        {
+            "endpoint": {"ip": "192.0.2.1", "port": 80},
+            "source": "shodan",
+            "kind": "passive",
+            "observed_at": aware,
+            "fetched_at": naive,
+        }
+    )
+    assert obs.observed_at == utc and obs.observed_at.tzinfo is UTC
+    assert obs.fetched_at.tzinfo is UTC
