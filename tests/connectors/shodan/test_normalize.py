@@ -263,3 +263,87 @@ def test_unreadable_san_extension_yields_no_sans_but_keeps_the_cert() -> None:
     assert obs.tls.cert.sans == ()
     assert obs.tls.cert.not_after is None
     assert obs.tls.cert.subject == "CN=shop.example.com"
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        "2026-06-02T09:14:27.512093",
+        "2026-06-02T09:14:27",
+        "2026-6-2T9:14:27",  # strptime reads one-digit fields: still accepted
+        "2026-06-02T09:14:27.5",  # and short fractions
+        "2026-02-29T00:00:00.000000",  # not a leap year
+        "2026-06-02T24:00:00",
+        "2026-06-02T09:14:27+00:00",  # a zone is not Shodan's format
+        "2026-06-02 09:14:27",
+        "2026-06-02",
+        "2026-06-02T09:14:27.1234567",
+        "２０２６-06-02T09:14:27",  # non-ASCII digits
+    ],
+)
+def test_banner_times_parse_exactly_as_strptime_reads_them(value: str) -> None:
+    def reference(text: str) -> datetime | None:
+        for fmt in ("%Y-%m-%dT%H:%M:%S.%f", "%Y-%m-%dT%H:%M:%S"):
+            try:
+                return datetime.strptime(text, fmt).replace(tzinfo=UTC)
+            except ValueError:
+                continue
+        return None
+
+    page = load("search", "page_example.json")
+    page["matches"][0]["timestamp"] = value
+    expected = reference(value)
+    if expected is None:
+        with pytest.raises(SchemaError, match="timestamp"):
+            normalize(record(page, "search", "net:x"))
+    else:
+        assert normalize(record(page, "search", "net:x"))[0].observed_at == expected
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        "20260101000000Z",
+        "20261231235959Z",
+        "20260230000000Z",  # no such day
+        "20261301000000Z",  # no such month: strptime may still find a reading
+        "20260101000060Z",
+        "2026010100000Z",
+        "20260101000000",
+        "２0260101000000Z",
+    ],
+)
+def test_cert_dates_parse_exactly_as_strptime_reads_them(value: str) -> None:
+    try:
+        expected: datetime | None = datetime.strptime(value, "%Y%m%d%H%M%SZ").replace(tzinfo=UTC)
+    except ValueError:
+        expected = None
+    page = load("search", "page_example.json")
+    page["matches"][1]["ssl"]["cert"]["expires"] = value
+    obs = normalize(record(page, "search", "net:x"))[1]
+    assert obs.tls is not None and obs.tls.cert is not None
+    assert obs.tls.cert.not_after == expected
+
+
+def test_empty_objects_mean_what_they_say() -> None:
+    page = load("search", "page_example.json")
+    match = page["matches"][1]
+    match["ssl"] = {}  # TLS spoken, nothing known about it
+    match["http"] = {}
+    match["cloud"] = {}
+    match["_shodan"] = {}
+    obs = normalize(record(page, "search", "net:x"))[1]
+    assert obs.tls == TlsSummary()
+    assert (obs.http_server, obs.http_title, obs.http_status, obs.service) == (None,) * 4
+    match["ssl"] = {"cert": {}}
+    obs = normalize(record(page, "search", "net:x"))[1]
+    assert obs.tls == TlsSummary(cert=CertSummary())
+    match["ssl"] = None
+    assert normalize(record(page, "search", "net:x"))[1].tls is None
+
+
+def test_an_invalid_address_is_a_schema_error() -> None:
+    page = load("search", "page_example.json")
+    page["matches"][0]["ip_str"] = "198.51.100.300"
+    with pytest.raises(SchemaError, match=r"198\.51\.100\.300"):
+        normalize(record(page, "search", "net:x"))
