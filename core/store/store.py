@@ -237,12 +237,12 @@ class Store:
 
         `observations` is consumed lazily, so a generator of any length is fine.
         """
-        row, time = codec.observation_row, self._time
+        values, time = codec.observation_values, self._time
         count = 0
         for batch in _batches(observations, BATCH):
-            rows = [row(run_id, obs, time) for obs in batch]
+            rows = [values(run_id, obs, time) for obs in batch]
             with self._write("storing observations") as conn:
-                self._insert_observations.execute(conn, rows)
+                self._insert_observations.execute_values(conn, rows)
             count += len(rows)
         return count
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from operator import itemgetter
 from pathlib import Path
 
 import pytest
@@ -71,6 +72,39 @@ def test_a_plain_insert_skips_the_autoincrement_key(engine: sa.Engine) -> None:
     with engine.connect() as conn:
         ids = conn.execute(sa.select(tables.raw_records.c.id)).scalars().all()
     assert sorted(ids) == [1, 2]
+
+
+def test_tuple_rows_in_column_order_insert_like_dict_rows(engine: sa.Engine) -> None:
+    upsert = BulkInsert(engine, tables.service_sources, upsert=True)
+    assert upsert.columns == tuple(c.name for c in tables.service_sources.columns)
+    as_tuple = tuple(_row(22, "open").values())
+    with engine.begin() as conn:
+        upsert.execute_values(conn, [as_tuple, tuple(_row(80, "open").values())])
+        upsert.execute_values(conn, [tuple(_row(80, "closed").values())])
+        upsert.execute_values(conn, [])
+    with engine.connect() as conn:
+        # As stored: the driver's own values, no type processing on the way out.
+        rows = conn.exec_driver_sql("SELECT * FROM service_sources ORDER BY port").all()
+    assert [tuple(r) for r in rows] == [
+        tuple(_row(22, "open").values()),
+        tuple(_row(80, "closed").values()),
+    ]
+
+
+def test_tuple_rows_follow_the_columns_whatever_the_placeholder_order(
+    engine: sa.Engine,
+) -> None:
+    insert = BulkInsert(engine, tables.service_sources)
+    if insert._order is not None:
+        # Pretend the placeholders came out in another order than the columns.
+        names = list(reversed(insert.columns))
+        insert.sql = insert.sql.replace(f"({', '.join(insert.columns)})", f"({', '.join(names)})")
+        insert._reorder = itemgetter(*(insert.columns.index(n) for n in names))
+    with engine.begin() as conn:
+        insert.execute_values(conn, [tuple(_row(443, "open").values())])
+    with engine.connect() as conn:
+        row = conn.exec_driver_sql("SELECT * FROM service_sources").one()
+    assert tuple(row) == tuple(_row(443, "open").values())
 
 
 def test_an_unsupported_backend_is_refused(tmp_path: Path) -> None:

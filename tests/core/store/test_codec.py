@@ -8,7 +8,7 @@ import pytest
 
 from core.errors import StoreError
 from core.models import Endpoint, Observation, Transport
-from core.store import codec
+from core.store import codec, tables
 from tests.core.store.factories import T0, full_observation, observation
 
 READ_ORDER = ("ip", "port", "transport", *codec.OBS_FIELDS, "extra")
@@ -37,6 +37,18 @@ def test_a_decoded_observation_equals_the_validated_one(text_times: bool) -> Non
     assert back.model_dump_json() == original.model_dump_json()
     assert type(back.tls).__name__ == "TlsSummary" and back.vulns[0].cvss == 7.7
     assert isinstance(back.cpes, tuple) and isinstance(back.tags, tuple)
+
+
+def test_observation_values_are_in_the_tables_column_order() -> None:
+    # The store hands these tuples to a positional INSERT over exactly these columns.
+    columns = tuple(c.name for c in tables.observations.columns if c.name != "id")
+    assert columns == codec.OBS_COLUMNS
+    obs = full_observation(raw_id=3)
+    values = codec.observation_values(1, obs, codec.TimeCodec(text=True))
+    assert values[columns.index("ip")] == "2001:db8::10"
+    assert values[columns.index("raw_id")] == 3
+    assert values[columns.index("state")] == "open|filtered"
+    assert values[columns.index("observed_at")] == "2026-02-03 02:05:06.000789"
 
 
 def test_an_observation_with_only_defaults_stores_no_extra() -> None:
