@@ -15,7 +15,7 @@ from core.store import Store, tables
 from core.store.engine import create_engine
 from tests.core.store.factories import observation
 
-HEAD = "0002"  # the newest migration: 0002 added shard_results
+HEAD = "0003"  # the newest migration (0002 shard_results, 0003 tls_profiles)
 
 
 def _revision(url: str) -> str | None:
