@@ -3,8 +3,9 @@
 Celery-free, so it is tested directly. The order is what makes a shard idempotent:
 1. a shard whose record is already in the store is not probed again;
 2. `verify` (the one scope gate, then the probes) writes into a buffer, not the store;
-3. the buffered observations and the shard's record are committed together, and the
-   commit is a no-op if another delivery of the same shard got there first.
+3. the buffered observations, TLS profiles and the shard's record are committed
+   together, and the commit is a no-op if another delivery of the same shard got there
+   first.
 A worker killed anywhere before step 3 commits leaves nothing behind, so Celery can hand
 the shard to another worker (acks late) and nothing is counted twice.
 """
@@ -125,9 +126,8 @@ def run_shard(
         open_ports=found.open,
         walls=tuple(found.walls),
     )
-    if store.add_shard(shard.run_id, record, stamp(buffer.items, vantage_name)):
-        for profile in buffer.tls_profiles:  # upserts: a shard delivered twice writes the same rows
-            store.save_tls_profile(shard.run_id, profile)
+    observations = stamp(buffer.items, vantage_name)
+    if store.add_shard(shard.run_id, record, observations, buffer.tls_profiles):
         return ShardOutcome.of_record(record, Status.STORED)
     # Another delivery of this shard committed while this one was probing.
     winner = store.shard_results(shard.run_id, shard.shard_id)[shard.shard_id]

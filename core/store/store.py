@@ -304,9 +304,13 @@ class Store:
     # -- verification shards (core.distributed) -----------------------------------------
 
     def add_shard(
-        self, run_id: int, record: ShardRecord, observations: Sequence[Observation]
+        self,
+        run_id: int,
+        record: ShardRecord,
+        observations: Sequence[Observation],
+        tls_profiles: Sequence[TlsProfile] = (),
     ) -> bool:
-        """Store one shard's observations and its record in one transaction.
+        """Store one shard's observations, TLS profiles and record in one transaction.
 
         Returns False, storing nothing, when the shard is already stored: a shard Celery
         delivers twice (a worker died before acknowledging it) is counted once. On
@@ -321,10 +325,13 @@ class Store:
             .returning(tables.shard_results.c.shard_id)
         )
         rows = [codec.observation_row(run_id, obs, self._time) for obs in observations]
+        profiles = [self._tls_row(run_id, profile) for profile in tls_profiles]
         with self._write(f"storing shard {record.shard_id}") as conn:
             if conn.execute(claim).first() is None:
                 return False
             self._insert_observations.execute(conn, rows)
+            if profiles:
+                conn.execute(self._upsert(tables.tls_profiles), profiles)
         return True
 
     def shard_results(self, run_id: int, shard_id: str | None = None) -> dict[str, ShardRecord]:
@@ -339,16 +346,19 @@ class Store:
 
     # -- TLS profiles (core.verify.tls) -------------------------------------------------
 
-    def save_tls_profile(self, run_id: int, profile: TlsProfile) -> None:
-        """Store (or replace) what TLS enumeration found on one endpoint in run `run_id`."""
-        row = {
+    @staticmethod
+    def _tls_row(run_id: int, profile: TlsProfile) -> dict[str, Any]:
+        return {
             "run_id": run_id,
             "ip": _canonical(profile.ip),
             "port": profile.port,
             "profile": profile.model_dump_json(),
         }
+
+    def save_tls_profile(self, run_id: int, profile: TlsProfile) -> None:
+        """Store (or replace) what TLS enumeration found on one endpoint in run `run_id`."""
         with self._write("storing a TLS profile") as conn:
-            conn.execute(self._upsert(tables.tls_profiles), [row])
+            conn.execute(self._upsert(tables.tls_profiles), [self._tls_row(run_id, profile)])
 
     def tls_profiles(self, run_id: int) -> Iterator[TlsProfile]:
         """Run `run_id`'s TLS profiles, in (ip, port) order."""

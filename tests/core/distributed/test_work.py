@@ -192,6 +192,28 @@ def test_a_delivery_that_loses_the_race_reports_the_winner(
     assert list(store.iter_endpoint_observations()) == []
 
 
+def test_tls_profiles_found_in_a_shard_are_stored_with_it(
+    store: Store, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from core.verify.tls.model import TlsProfile
+
+    profile = TlsProfile(ip="192.0.2.1", port=443, outcome="ok", versions=("TLSv1.3",))
+
+    async def verify_with_tls(
+        sink: Any, run_id: int, plan: Plan, scope: Scope, options: VerifyOptions
+    ) -> VerifyResult:
+        sink.save_tls_profile(run_id, profile)
+        sink.add_observations(run_id, [claim("192.0.2.1", 443)])
+        return VerifyResult(open=1, observations=1)
+
+    monkeypatch.setattr(work, "verify", verify_with_tls)
+    run_id = store.start_run("scan", ["192.0.2.1/32"])
+    shard = one_shard(run_id, scope_of("192.0.2.1"), range(440, 450))
+
+    assert run_shard(shard, store, worker="w1", vantage_name="w1").status is Status.STORED
+    assert list(store.tls_profiles(run_id)) == [profile]
+
+
 def test_an_outcome_round_trips_as_json_data() -> None:
     outcome = ShardOutcome(
         "tcp-1", Status.STORED, "portintel-1@w1", "w1/127.0.0.1", 3, 2, ("192.0.2.9",)

@@ -119,3 +119,16 @@ def test_two_deliveries_racing_store_exactly_one(store: Store, db_url: str) -> N
     assert sorted(results) == [False, True]
     assert stored_count(store) == 50
     assert len(store.shard_results(run_id)) == 1
+
+
+def test_a_shards_tls_profiles_are_stored_with_it_and_only_once(store: Store) -> None:
+    from core.verify.tls.model import TlsProfile
+
+    run_id = store.start_run("scan", ["192.0.2.0/24"])
+    ours = TlsProfile(ip="192.0.2.7", port=443, outcome="ok", versions=("TLSv1.3",))
+    theirs = ours.model_copy(update={"versions": ("TLSv1.2",)})
+
+    assert store.add_shard(run_id, record(), [observation(port=443)], [ours])
+    assert not store.add_shard(run_id, record(worker="w2"), [observation(port=443)], [theirs])
+
+    assert list(store.tls_profiles(run_id)) == [ours]
