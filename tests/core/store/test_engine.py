@@ -150,20 +150,26 @@ def test_a_store_from_a_newer_portintel_says_to_upgrade(db_url: str) -> None:
         Store(db_url)
 
 
-def _open_and_close(url: str) -> None:
-    Store(url).close()
-
-
 def test_workers_opening_a_fresh_postgresql_store_at_once_all_succeed(pg_url: str) -> None:
     # Celery workers started together all migrate the shared store on open: one must
-    # migrate while the others wait (separate processes: as real workers are).
-    import multiprocessing
+    # migrate while the others wait. Separate fresh processes, as real workers are.
+    import subprocess
+    import sys
+    import time
 
-    context = multiprocessing.get_context("fork")
-    processes = [context.Process(target=_open_and_close, args=(pg_url,)) for _ in range(4)]
-    for process in processes:
-        process.start()
-    for process in processes:
-        process.join(timeout=60)
-    assert [p.exitcode for p in processes] == [0, 0, 0, 0]
+    # Each process imports first, then waits for the same instant to open the store.
+    code = (
+        "import sys, time; from core.store import Store; "
+        "time.sleep(max(0.0, float(sys.argv[2]) - time.time())); Store(sys.argv[1]).close()"
+    )
+    at = str(time.time() + 3.0)  # after every import, even on a busy machine
+    root = Path(__file__).resolve().parents[3]
+    procs = [
+        subprocess.Popen(
+            [sys.executable, "-c", code, pg_url, at], cwd=root, stderr=subprocess.PIPE, text=True
+        )
+        for _ in range(4)
+    ]
+    errors = [proc.communicate(timeout=120)[1] for proc in procs]
+    assert [proc.returncode for proc in procs] == [0, 0, 0, 0], errors
     assert _revision(pg_url) == HEAD
