@@ -12,7 +12,7 @@ import ipaddress
 import socket
 from datetime import UTC, datetime
 from enum import StrEnum
-from typing import Annotated, Any
+from typing import Annotated, Any, TypeVar
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
@@ -60,6 +60,51 @@ UtcDatetime = Annotated[datetime, AfterValidator(_utc)]
 
 class Frozen(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        # Pickled as its field values: pydantic's own __getstate__/__setstate__ path costs
+        # more per Observation than normalizing one, which matters when results come back
+        # from worker processes (core.parallel). Unpickling does not validate, as with
+        # pydantic's own: the values were validated when the model was first built.
+        return (_unpickle, (type(self), tuple(self.__dict__.values()), _shared(self)))
+
+
+_FIELD_SETS: dict[frozenset[str], frozenset[str]] = {}
+
+
+def _shared(model: BaseModel) -> frozenset[str]:
+    """The model's fields set as one shared object per distinct set: pickle writes an
+    object it has already written as a back-reference, so thousands of observations
+    with the same fields set carry it once."""
+    fields = frozenset(model.__pydantic_fields_set__)
+    if len(_FIELD_SETS) < 4096:  # a bound, should a caller set fields in every order
+        return _FIELD_SETS.setdefault(fields, fields)
+    return _FIELD_SETS.get(fields, fields)
+
+
+def _unpickle(cls: type[M], values: tuple[Any, ...], fields_set: frozenset[str]) -> M:
+    return trusted(cls, dict(zip(cls.__pydantic_fields__, values, strict=True)), set(fields_set))
+
+
+M = TypeVar("M", bound=BaseModel)
+
+
+def trusted(cls: type[M], values: dict[str, Any], fields_set: set[str] | None = None) -> M:
+    """An instance of `cls` from values known to be valid, without validating them again.
+
+    For values that come from a validated instance (a copy with a field changed, a row
+    the store wrote, a pickle): `values` must hold every field, in declaration order,
+    already of its type; `fields_set` defaults to all of them. What `model_construct`
+    promises, without its per-field Python loop.
+    """
+    obj = cls.__new__(cls)
+    object.__setattr__(obj, "__dict__", values)
+    object.__setattr__(
+        obj, "__pydantic_fields_set__", set(values) if fields_set is None else fields_set
+    )
+    object.__setattr__(obj, "__pydantic_extra__", None)
+    object.__setattr__(obj, "__pydantic_private__", None)
+    return obj
 
 
 class Transport(StrEnum):

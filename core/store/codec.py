@@ -17,7 +17,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from datetime import UTC, datetime
 from enum import StrEnum
-from typing import Any, TypeVar
+from typing import Any
 
 from pydantic import BaseModel
 from pydantic_core import from_json
@@ -35,9 +35,8 @@ from core.models import (
     TlsSummary,
     Transport,
     Vuln,
+    trusted,
 )
-
-M = TypeVar("M", bound=BaseModel)
 
 # The observations columns that hold Observation fields, in the order rows are read.
 OBS_FIELDS = (
@@ -101,24 +100,7 @@ class TimeCodec:
         return value.astimezone(UTC)  # type: ignore[no-any-return]
 
 
-# -- trusted construction ----------------------------------------------------------------
-
-_setattr = object.__setattr__
-
-
-def trusted(cls: type[M], values: dict[str, Any]) -> M:
-    """An instance of `cls` from values known to be valid, skipping validation.
-
-    `values` must hold every field, in declaration order, already of its declared type:
-    what `model_construct` promises, without its per-field Python loop. Used only on rows
-    this store wrote.
-    """
-    obj = cls.__new__(cls)
-    _setattr(obj, "__dict__", values)
-    _setattr(obj, "__pydantic_fields_set__", set(values))
-    _setattr(obj, "__pydantic_extra__", None)
-    _setattr(obj, "__pydantic_private__", None)
-    return obj
+# -- trusted construction (core.models.trusted): rows this store wrote ---------------------
 
 
 def _template(cls: type[BaseModel]) -> dict[str, Any]:
@@ -179,6 +161,7 @@ OBS_COLUMNS = (
     "extra",
 )
 _OBS_SERIALIZER = Observation.__pydantic_serializer__
+_SERVICE_SERIALIZER = Service.__pydantic_serializer__
 
 
 def observation_values(run_id: int, obs: Observation, time: TimeCodec) -> tuple[Any, ...]:
@@ -270,42 +253,44 @@ def group_observations(
 # -- services ----------------------------------------------------------------------------
 
 
-def service_row(run_id: int, service: Service, time: TimeCodec) -> dict[str, Any]:
-    """The `services` row of one reconciled endpoint."""
+def service_row(run_id: int, service: Service, time: TimeCodec) -> tuple[Any, ...]:
+    """The `services` row of one reconciled endpoint, in the table's column order."""
     endpoint = service.endpoint
-    return {
-        "run_id": run_id,
-        "ip": endpoint.ip,
-        "port": endpoint.port,
-        "transport": _TEXT[endpoint.transport],
-        "state": _TEXT[service.state],
-        "status": _TEXT[service.status],
-        "service": service.service,
-        "product": service.product,
-        "version": service.version,
-        "chosen_from": service.chosen_from,
-        "first_seen": time.encode(service.first_seen),
-        "last_seen": time.encode(service.last_seen),
-        "colour": None if service.colour is None else _TEXT[service.colour],
-        "data": service.model_dump_json(),
-    }
+    colour = service.colour
+    return (
+        run_id,
+        endpoint.ip,
+        endpoint.port,
+        _TEXT[endpoint.transport],
+        _TEXT[service.state],
+        _TEXT[service.status],
+        service.service,
+        service.product,
+        service.version,
+        service.chosen_from,
+        time.encode(service.first_seen),
+        time.encode(service.last_seen),
+        None if colour is None else _TEXT[colour],
+        _SERVICE_SERIALIZER.to_json(service).decode(),
+    )
 
 
-def service_source_rows(run_id: int, service: Service, time: TimeCodec) -> list[dict[str, Any]]:
-    """One `service_sources` row per source that spoke about the endpoint."""
+def service_source_rows(run_id: int, service: Service, time: TimeCodec) -> list[tuple[Any, ...]]:
+    """One `service_sources` row per source that spoke about the endpoint (column order)."""
     endpoint = service.endpoint
     ip, port, transport = endpoint.ip, endpoint.port, _TEXT[endpoint.transport]
+    encode = time.encode
     return [
-        {
-            "run_id": run_id,
-            "ip": ip,
-            "port": port,
-            "transport": transport,
-            "source": seen.source,
-            "first_seen": time.encode(seen.first_seen),
-            "last_seen": time.encode(seen.last_seen),
-            "state": _TEXT[seen.state],
-        }
+        (
+            run_id,
+            ip,
+            port,
+            transport,
+            seen.source,
+            encode(seen.first_seen),
+            encode(seen.last_seen),
+            _TEXT[seen.state],
+        )
         for seen in service.per_source
     ]
 

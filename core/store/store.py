@@ -296,8 +296,8 @@ class Store:
                 row for svc in batch for row in codec.service_source_rows(run_id, svc, time)
             ]
             with self._write("storing services") as conn:
-                self._upsert_services.execute(conn, rows)
-                self._upsert_service_sources.execute(conn, source_rows)
+                self._upsert_services.execute_values(conn, rows)
+                self._upsert_service_sources.execute_values(conn, source_rows)
             count += len(rows)
         return count
 

@@ -4,13 +4,23 @@ slow ones (ipaddress for addresses, astimezone for times)."""
 from __future__ import annotations
 
 import ipaddress
+import pickle
 import random
 from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
 from pydantic import ValidationError
 
-from core.models import Endpoint, Observation, _already_canonical, _canonical_ip, _utc
+from core.models import (
+    Endpoint,
+    Observation,
+    Transport,
+    _already_canonical,
+    _canonical_ip,
+    _utc,
+    trusted,
+)
+from tests.core.store.factories import full_observation
 
 
 def _slow(value: str) -> str:
@@ -88,3 +98,30 @@ def test_times_are_utc_whatever_zone_they_came_in() -> None:
     )
     assert obs.observed_at == utc and obs.observed_at.tzinfo is UTC
     assert obs.fetched_at.tzinfo is UTC
+
+
+def test_models_pickle_as_their_values_and_come_back_equal() -> None:
+    obs = full_observation(raw_id=5)
+    partial = Observation.model_validate(
+        {
+            "endpoint": {"ip": "192.0.2.1", "port": 80},
+            "source": "x",
+            "kind": "active",
+            "fetched_at": datetime(2026, 1, 1, tzinfo=UTC),
+        }
+    )
+    for original in (obs, partial, obs.endpoint):
+        back = pickle.loads(pickle.dumps(original))  # noqa: S301 - our own bytes, just made
+        assert back == original
+        assert type(back) is type(original)
+        assert back.model_fields_set == original.model_fields_set
+        assert back.model_dump_json() == original.model_dump_json()
+    assert partial.model_fields_set == {"endpoint", "source", "kind", "fetched_at"}
+    with pytest.raises(ValidationError):  # still frozen
+        back.port = 1  # type: ignore[misc]
+
+
+def test_trusted_builds_without_validating() -> None:
+    endpoint = trusted(Endpoint, {"ip": "192.0.2.9", "port": 7, "transport": Transport.UDP})
+    assert endpoint == Endpoint(ip="192.0.2.9", port=7, transport="udp")
+    assert endpoint.model_fields_set == {"ip", "port", "transport"}

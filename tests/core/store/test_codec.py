@@ -7,7 +7,8 @@ from datetime import UTC, datetime, timedelta, timezone
 import pytest
 
 from core.errors import StoreError
-from core.models import Endpoint, Observation, Transport
+from core.models import Colour, Endpoint, Observation, Transport
+from core.pipeline.reconcile import reconcile
 from core.store import codec, tables
 from tests.core.store.factories import T0, full_observation, observation
 
@@ -106,3 +107,27 @@ def test_trusted_models_skip_validation_but_behave_like_models() -> None:
     assert hash(endpoint) == hash(Endpoint(ip="192.0.2.1", port=22))
     with pytest.raises(Exception, match="frozen"):
         endpoint.port = 23  # type: ignore[misc]
+
+
+def test_service_rows_are_in_the_tables_column_order() -> None:
+    svc = reconcile(
+        [
+            full_observation(raw_id=1),
+            observation(ip="2001:db8::10", port=8443, source="shodan", product="Caddy"),
+        ]
+    ).model_copy(update={"colour": Colour.YELLOW})
+    time = codec.TimeCodec(text=True)
+    row = dict(
+        zip([c.name for c in tables.services.columns], codec.service_row(1, svc, time), strict=True)
+    )
+    assert (row["ip"], row["port"], row["transport"]) == ("2001:db8::10", 8443, "tcp")
+    assert (row["state"], row["status"], row["colour"]) == ("open", "cdn-edge", "yellow")
+    assert row["first_seen"] == time.encode(svc.first_seen)
+    assert row["data"] == svc.model_dump_json()  # the serializer itself, same JSON
+    assert codec.service(row["data"]) == svc
+    names = [c.name for c in tables.service_sources.columns]
+    sources = [dict(zip(names, r, strict=True)) for r in codec.service_source_rows(1, svc, time)]
+    assert [(s["source"], s["state"]) for s in sources] == [
+        ("import:nmap", "open|filtered"),
+        ("shodan", "open"),
+    ]
