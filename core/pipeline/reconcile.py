@@ -16,14 +16,12 @@ from datetime import datetime
 from typing import Protocol
 
 from core.models import (
-    Conflict,
     Endpoint,
     Evidence,
     Kind,
     Observation,
     PortState,
     Service,
-    SourceSeen,
     Status,
     TlsSummary,
     Vuln,
@@ -127,25 +125,27 @@ class _Folded:
         return values
 
 
-def _per_source(folded: _Folded) -> tuple[SourceSeen, ...]:
-    return tuple(
-        SourceSeen(
-            source=source,
-            first_seen=group[-1].seen_at,  # newest first, so the last is the oldest
-            last_seen=group[0].seen_at,
-            state=group[0].state,
-        )
+def _per_source(folded: _Folded) -> list[dict[str, object]]:
+    """SourceSeen values per source, in name order (validated with the Service)."""
+    return [
+        {
+            "source": source,
+            "first_seen": group[-1].seen_at,  # newest first, so the last is the oldest
+            "last_seen": group[0].seen_at,
+            "state": group[0].state,
+        }
         for source, group in sorted(folded.by_source.items())
-    )
+    ]
 
 
-def _conflicts(folded: _Folded) -> tuple[Conflict, ...]:
-    conflicts = []
+def _conflicts(folded: _Folded) -> list[dict[str, object]]:
+    """Conflict values for each field the sources' newest claims disagree on."""
+    conflicts: list[dict[str, object]] = []
     for field in _CONFLICT_FIELDS:
         values = folded.newest_values(field)
         if len({value.casefold() for value in values.values()}) > 1:
-            conflicts.append(Conflict(field=field, values=values))
-    return tuple(conflicts)
+            conflicts.append({"field": field, "values": values})
+    return conflicts
 
 
 def _services_disagree(folded: _Folded) -> bool:
@@ -226,26 +226,29 @@ def reconcile(observations: Sequence[Observation]) -> Service:
     winner, version = _choose(newest_first)
     seen = folded.open_claims or newest_first  # when was it open; else when was it seen
     banner = winner.banner if winner is not None and winner.banner is not None else folded.banner
-    return Service(
-        endpoint=endpoint,
-        state=state,
-        status=status,
-        service=winner.service if winner else None,
-        product=winner.product if winner else None,
-        version=version,
-        chosen_from=winner.source if winner else None,
-        cpes=tuple(sorted(folded.cpes)),
-        conflicts=_conflicts(folded),
-        first_seen=seen[-1].seen_at,
-        last_seen=seen[0].seen_at,
-        per_source=_per_source(folded),
-        hostnames=tuple(sorted(folded.hostnames)),
-        vulns=tuple(folded.vulns[cve] for cve in sorted(folded.vulns)),
-        tags=tuple(sorted(folded.tags)),
-        org=folded.org,
-        http_title=folded.http_title,
-        banner=banner,
-        tls=folded.tls,
+    # One validation of plain values, nested ones included, in pydantic's core.
+    return Service.model_validate(
+        {
+            "endpoint": endpoint,
+            "state": state,
+            "status": status,
+            "service": winner.service if winner else None,
+            "product": winner.product if winner else None,
+            "version": version,
+            "chosen_from": winner.source if winner else None,
+            "cpes": tuple(sorted(folded.cpes)),
+            "conflicts": _conflicts(folded),
+            "first_seen": seen[-1].seen_at,
+            "last_seen": seen[0].seen_at,
+            "per_source": _per_source(folded),
+            "hostnames": tuple(sorted(folded.hostnames)),
+            "vulns": tuple(folded.vulns[cve] for cve in sorted(folded.vulns)),
+            "tags": tuple(sorted(folded.tags)),
+            "org": folded.org,
+            "http_title": folded.http_title,
+            "banner": banner,
+            "tls": folded.tls,
+        }
     )
 
 
