@@ -24,6 +24,7 @@ from core.errors import InputError
 from core.importers import Format, ImportReport, ImportStream, Normalizer, import_file
 from core.importers.csv_rows import parse_map
 from core.models import Endpoint, Observation, RunStatus, Service, SourceRun
+from core.parallel import default_workers, relaxed_gc
 from core.report.to_jsonl import write_jsonl
 from core.report.to_nmap_xml import write_nmap_xml
 from core.store import Store
@@ -79,8 +80,12 @@ def open_import(
     skip_bad: bool = False,
     maps: list[str] | None = None,
     fmt: Format | None = None,
+    workers: int = 1,
 ) -> ImportStream:
-    """The claims of `file`, streamed (detection and option errors raise here)."""
+    """The claims of `file`, streamed (detection and option errors raise here).
+
+    `workers` > 1 maps a provider's JSON-lines export on that many cores (same claims).
+    """
     return import_file(
         file,
         normalizers=default_normalizers(),
@@ -88,6 +93,7 @@ def open_import(
         skip_bad=skip_bad,
         column_map=parse_map(maps or []),
         fmt=fmt,
+        workers=workers,
     )
 
 
@@ -113,7 +119,8 @@ def import_into_store(
         claims: Iterator[Observation] = (claim.observation for claim in stream)
         if seen is not None:
             claims = _remember(claims, seen)
-        stored = store.add_observations(run_id, claims)
+        with relaxed_gc():  # a bulk loop: see core.parallel
+            stored = store.add_observations(run_id, claims)
     except InputError as exc:
         _finish(store, run_id, report, RunStatus.FAILED, str(exc))
         raise InputError(
@@ -167,7 +174,12 @@ def import_command(
     """
     with guard():
         stream = open_import(
-            file, source_name=source_name, skip_bad=skip_bad, maps=map_, fmt=input_format
+            file,
+            source_name=source_name,
+            skip_bad=skip_bad,
+            maps=map_,
+            fmt=input_format,
+            workers=default_workers(),
         )
         with Store(settings().database_url()) as store:
             outcome = import_into_store(store, stream)

@@ -27,6 +27,11 @@ def parse(lines: Iterable[tuple[int, str]], ctx: Context) -> Iterator[Parsed]:
     return rows(lines, ctx, _row)
 
 
+def parse_lines(lines: Iterable[tuple[int, str]], ctx: Context) -> Iterator[Parsed]:
+    """`parse` for lines known to be JSON lines: any run of them parses on its own."""
+    return rows(lines, ctx, _row, json_lines=True)
+
+
 def is_host(record: dict[str, Any]) -> bool:
     return "ip" in record and isinstance(record.get("services"), list)
 

@@ -14,14 +14,13 @@ stops and marks the report incomplete). Duplicate endpoints are dropped and coun
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+import itertools
+from collections.abc import Generator, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 
-from pydantic import ValidationError
-
-from core.errors import InputError, PortintelError
+from core.errors import InputError
 from core.importers import (
     censys_export,
     csv_rows,
@@ -33,7 +32,8 @@ from core.importers import (
 )
 from core.importers.dedupe import SeenEndpoints
 from core.importers.detect import detect
-from core.importers.parsed import BadRow, Context, Ignored, Parser, ProviderRow, Row
+from core.importers.jsonstream import is_json_lines, opening_lines
+from core.importers.parsed import BadRow, Context, Ignored, Parser
 from core.importers.reader import LineReader, TruncatedInput
 from core.importers.records import (
     PROVIDER_FORMATS,
@@ -44,7 +44,15 @@ from core.importers.records import (
     Origin,
     Values,
 )
-from core.models import Kind, Observation, utcnow
+from core.importers.resolve import (
+    LINE_PARSERS,
+    Mapped,
+    Resolved,
+    Resolver,
+    resolve,
+    resolve_in_workers,
+)
+from core.models import Observation, utcnow
 
 PARSERS: dict[Format, Parser] = {
     Format.NMAP_XML: nmap_xml.parse,
@@ -69,6 +77,7 @@ class ImportStream:
     _context: Context
     _normalizer: Normalizer | None
     _skip_bad: bool
+    _workers: int = 1
     _consumed: bool = field(default=False)
 
     def __iter__(self) -> Iterator[ImportedClaim]:
@@ -77,38 +86,40 @@ class ImportStream:
         self._consumed = True
         reader = LineReader(self.path)
         seen = SeenEndpoints()
+        items = self._resolved(reader)
         try:
-            yield from self._claims(reader, seen)
+            yield from self._claims(items, seen)
         except TruncatedInput as exc:
             if not self._skip_bad:
                 raise self._stopped(exc, exc.line or reader.line) from exc
             self.report.complete = False
             self.report.skip("truncated file", exc.line or reader.line, str(exc))
         finally:
+            items.close()  # stops worker processes now, not when garbage is collected
             seen.close()
             note = reader.encoding_note()
             if note:
                 self.report.note(note)
 
-    def _claims(self, reader: LineReader, seen: SeenEndpoints) -> Iterator[ImportedClaim]:
+    def _resolved(self, reader: LineReader) -> Generator[Resolved, None, None]:
+        """The file's records mapped onto claims: here, or in worker processes when the
+        file is a provider's JSON lines and `workers` > 1 (same items, same order)."""
+        resolver = Resolver(self.format, self.source, self._normalizer)
+        lines: Iterator[tuple[int, str]] = iter(reader)
+        if self._workers > 1 and self.format in LINE_PARSERS:
+            opening = opening_lines(lines)
+            lines = itertools.chain(opening, lines)
+            if is_json_lines(opening):
+                return resolve_in_workers(lines, self._context, resolver, self._workers)
+        return resolve(PARSERS[self.format], lines, self._context, resolver)
+
+    def _claims(self, items: Iterator[Resolved], seen: SeenEndpoints) -> Iterator[ImportedClaim]:
         report = self.report
-        parser = PARSERS[self.format]
-        record = 0
-        for item in parser(reader, self._context):
+        for record, item in enumerate(items, start=1):
             report.read += 1
-            record += 1
-            if isinstance(item, Row):
-                claim = self._claim(item.observation, item.line, record, item.values, seen)
-                if claim is not None:
-                    yield claim
-            elif isinstance(item, ProviderRow):
-                observations = self._normalize(item)
-                if observations is None:
-                    continue
-                for obs in observations:
-                    imported = obs.model_copy(update={"kind": Kind.IMPORTED, "source": self.source})
-                    values = item.values_for(obs.endpoint)
-                    claim = self._claim(imported, item.line, record, values, seen)
+            if isinstance(item, Mapped):
+                for obs, values in item.claims:
+                    claim = self._claim(obs, item.line, record, values, seen)
                     if claim is not None:
                         yield claim
             elif isinstance(item, BadRow):
@@ -128,20 +139,6 @@ class ImportStream:
         self.report.imported += 1
         return ImportedClaim(obs, Origin(self._context.file, line, record), values)
 
-    def _normalize(self, item: ProviderRow) -> list[Observation] | None:
-        assert self._normalizer is not None
-        try:
-            return self._normalizer(item.raw)
-        except (PortintelError, ValidationError, ValueError, TypeError, KeyError) as exc:
-            self._bad(
-                BadRow(
-                    item.line,
-                    f"not the documented {self.format.value} shape",
-                    f"{item.raw.source} record: {_one_line(exc)}",
-                )
-            )
-            return None
-
     def _bad(self, item: BadRow) -> None:
         if not self._skip_bad:
             raise self._stopped(InputError(item.message), item.line)
@@ -159,12 +156,6 @@ class ImportStream:
         )
 
 
-def _one_line(exc: Exception) -> str:
-    """A library's multi-line message (pydantic's) as one capped line."""
-    text = " ".join(str(exc).split())
-    return text if len(text) <= 300 else text[:297] + "..."
-
-
 def import_file(
     path: Path,
     *,
@@ -174,13 +165,16 @@ def import_file(
     column_map: Mapping[str, str] | None = None,
     fmt: Format | None = None,
     now: datetime | None = None,
+    workers: int = 1,
 ) -> ImportStream:
     """Open a findings file for import. Detection errors and a missing normalizer raise
     here, before any claim is read.
 
     `normalizers` maps a provider name (shodan, censys, netlas) to its pure normalize
     function; `source_name` names the source (`import:<name>`, default the format);
-    `column_map` maps CSV columns (case-insensitive) to fields; `fmt` skips detection.
+    `column_map` maps CSV columns (case-insensitive) to fields; `fmt` skips detection;
+    `workers` > 1 maps a provider's JSON-lines file in that many processes
+    (core.parallel: same claims, same report, in the same order).
     """
     fmt = fmt or detect(path)
     normalizer = None
@@ -202,4 +196,4 @@ def import_file(
         column_map={k.strip().lower(): v for k, v in (column_map or {}).items()},
     )
     report = ImportReport(file=str(path), format=fmt, source=source)
-    return ImportStream(path, fmt, source, report, context, normalizer, skip_bad)
+    return ImportStream(path, fmt, source, report, context, normalizer, skip_bad, workers)

@@ -11,16 +11,21 @@ from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
 from core.importers import fields
-from core.importers.jsonstream import JsonError, json_records
+from core.importers.jsonstream import JsonError, json_records, ndjson_records
 from core.importers.parsed import BadRow, Context, Parsed, ProviderRow
 from core.importers.records import Values
-from core.models import Endpoint, RawRecord
+from core.models import Endpoint, RawRecord, trusted
 
 ToRow = Callable[[dict[str, Any], int, Context], ProviderRow | BadRow]
 
 
-def rows(lines: Iterable[tuple[int, str]], ctx: Context, to_row: ToRow) -> Iterator[Parsed]:
-    for number, record in json_records(lines):
+def rows(
+    lines: Iterable[tuple[int, str]], ctx: Context, to_row: ToRow, *, json_lines: bool = False
+) -> Iterator[Parsed]:
+    """One item per record. `json_lines`: the caller knows the file is JSON lines (it may
+    be handed a run of lines from the middle of one), so the shape is not guessed."""
+    records = ndjson_records(lines) if json_lines else json_records(lines)
+    for number, record in records:
         if isinstance(record, JsonError):
             yield BadRow(number, "not JSON", str(record), resumable=record.resumable)
         elif not isinstance(record, dict):
@@ -32,12 +37,15 @@ def rows(lines: Iterable[tuple[int, str]], ctx: Context, to_row: ToRow) -> Itera
 def raw(ctx: Context, source: str, kind: str, line: int, payload: Any) -> RawRecord:
     """The record as the provider's API would have returned it; `query` says where it was."""
     # Built from our own parse with a UTC time: validation would only re-check that.
-    return RawRecord.model_construct(
-        source=source,
-        endpoint_kind=kind,
-        query=f"{ctx.file}:{line}",
-        fetched_at=ctx.fetched_at,
-        payload=payload,
+    return trusted(
+        RawRecord,
+        {
+            "source": source,
+            "endpoint_kind": kind,
+            "query": f"{ctx.file}:{line}",
+            "fetched_at": ctx.fetched_at,
+            "payload": payload,
+        },
     )
 
 

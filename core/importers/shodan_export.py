@@ -26,6 +26,11 @@ def parse(lines: Iterable[tuple[int, str]], ctx: Context) -> Iterator[Parsed]:
     return rows(lines, ctx, _row)
 
 
+def parse_lines(lines: Iterable[tuple[int, str]], ctx: Context) -> Iterator[Parsed]:
+    """`parse` for lines known to be JSON lines: any run of them parses on its own."""
+    return rows(lines, ctx, _row, json_lines=True)
+
+
 def is_banner(record: dict[str, Any]) -> bool:
     has_ip = "ip_str" in record or "ipv6" in record
     return "port" in record and has_ip and not isinstance(record.get("data"), list)
