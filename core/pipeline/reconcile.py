@@ -27,6 +27,7 @@ from core.models import (
     Vuln,
 )
 from core.naming import canonical_service
+from core.parallel import relaxed_gc
 from core.risk.cdn import default_cdns
 from core.risk.scoring import annotate
 
@@ -269,5 +270,6 @@ def reconcile_all(store: ServiceStore, run_id: int, ips: Collection[str] | None 
     written in the store's batches as they are made. Returns how many were saved.
     """
     services = (reconcile(group) for _, group in store.iter_endpoint_observations(ips))
-    # Scoring's first step rides along: each service is stored with its risk colour.
-    return store.save_services(run_id, annotate(services))
+    with relaxed_gc():  # a bulk loop: see core.parallel
+        # Scoring's first step rides along: each service is stored with its risk colour.
+        return store.save_services(run_id, annotate(services))

@@ -29,6 +29,7 @@ from core.models import (
     SourceRun,
     utcnow,
 )
+from core.parallel import relaxed_gc
 from core.store import codec, tables
 from core.store.bulk import BulkInsert
 from core.store.engine import open_engine, shown
@@ -239,11 +240,12 @@ class Store:
         """
         values, time = codec.observation_values, self._time
         count = 0
-        for batch in _batches(observations, BATCH):
-            rows = [values(run_id, obs, time) for obs in batch]
-            with self._write("storing observations") as conn:
-                self._insert_observations.execute_values(conn, rows)
-            count += len(rows)
+        with relaxed_gc():  # a bulk loop (and the caller's generator feeding it)
+            for batch in _batches(observations, BATCH):
+                rows = [values(run_id, obs, time) for obs in batch]
+                with self._write("storing observations") as conn:
+                    self._insert_observations.execute_values(conn, rows)
+                count += len(rows)
         return count
 
     def iter_endpoint_observations(
