@@ -25,7 +25,7 @@ import os
 import pickle
 import signal
 import time
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Generator, Iterable, Iterator
 from multiprocessing.connection import Connection
 from typing import Any, TypeVar
 
@@ -81,7 +81,7 @@ def ordered_map(
     workers: int,
     initializer: Callable[..., None] | None = None,
     initargs: tuple[Any, ...] = (),
-) -> Iterator[R]:
+) -> Generator[R, None, None]:
     """`map(fn, items)` computed in `workers` processes; results in the order of `items`.
 
     `items` is read lazily: one item per worker is out ahead of what the caller has

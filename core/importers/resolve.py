@@ -14,6 +14,7 @@ alone), and hands back exactly what `resolve` would have, in the same order.
 from __future__ import annotations
 
 from collections.abc import Generator, Iterable, Iterator
+from contextlib import closing
 from dataclasses import dataclass
 
 from pydantic import ValidationError
@@ -116,7 +117,7 @@ def resolve_in_workers(
                 if len(chunk) >= CHUNK_LINES:
                     yield chunk
                     chunk = []
-        except Exception as exc:
+        except Exception as exc:  # raised below, once the lines before it are handed over
             failure.append(exc)
         if chunk:
             yield chunk
@@ -125,8 +126,9 @@ def resolve_in_workers(
     batches = ordered_map(
         _resolve_chunk, chunks(), workers=workers, initializer=_init, initargs=job
     )
-    for batch in batches:
-        yield from batch
+    with closing(batches):  # closing this generator early stops the workers at once
+        for batch in batches:
+            yield from batch
     if failure:
         raise failure[0]
 
@@ -137,6 +139,7 @@ _job: tuple[Parser, Context, Resolver] | None = None
 
 
 def _init(parser: Parser, ctx: Context, resolver: Resolver) -> None:
+    # Per-process state, set once as a worker starts: chunks then carry only their lines.
     global _job
     _job = (parser, ctx, resolver)
 
