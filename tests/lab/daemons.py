@@ -337,7 +337,16 @@ def _launch(
             stderr=subprocess.STDOUT,
             stdin=subprocess.DEVNULL,
             env=None if env is None else {**os.environ, **env},
+            # Its own process group: workers it forks (postfix's smtpd, postgres backends)
+            # can be stopped with it, even when the daemon leaves them behind.
+            start_new_session=True,
         )
+
+
+def _kill_group(proc: subprocess.Popen[bytes]) -> None:
+    """SIGKILL whatever is left of the daemon's process group once the daemon is gone."""
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(proc.pid, signal.SIGKILL)
 
 
 def _stop_process(proc: subprocess.Popen[bytes], sig: int = signal.SIGTERM) -> None:
@@ -348,6 +357,7 @@ def _stop_process(proc: subprocess.Popen[bytes], sig: int = signal.SIGTERM) -> N
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait(timeout=5)
+    _kill_group(proc)
 
 
 def _await_ready(
@@ -990,6 +1000,7 @@ def stop_services(services: Sequence[LabService], timeout: float = STOP_TIMEOUT)
         except subprocess.TimeoutExpired:
             service.process.kill()
             service.process.wait(timeout=5)
+        _kill_group(service.process)
 
 
 @contextlib.contextmanager
