@@ -183,8 +183,8 @@ def scan_tcp(
     wall_threshold: a host answering on more ports than this is a wall. Default:
         half the ports scanned, but at least 64 and at most 1,000.
     """
-    host_list = _normalise_hosts(hosts)
-    port_list = _normalise_ports(ports)
+    host_list = normalise_hosts(hosts)
+    port_list = normalise_ports(ports)
     if timeout <= 0:
         raise ValueError(f"timeout must be positive, got {timeout}")
     if retries < 0:
@@ -207,7 +207,7 @@ def scan_tcp(
         rate=None if rate is None else rate / n_workers,
         start=start,
     )
-    families = [_family(host) for host in host_list]
+    families = [family(host) for host in host_list]
     targets = list(zip(host_list, families, strict=True))
     if n_workers == 1:
         results = [_scan_in_process(targets, port_list, config)]
@@ -227,7 +227,8 @@ def scan_tcp(
     )
 
 
-def _normalise_hosts(hosts: Sequence[str]) -> list[str]:
+def normalise_hosts(hosts: Sequence[str]) -> list[str]:
+    """Canonical, de-duplicated IP literals; names are refused (the scanners resolve nothing)."""
     if isinstance(hosts, str):
         raise TypeError("hosts must be a sequence of IP addresses, not one string")
     seen: dict[str, None] = {}
@@ -239,14 +240,15 @@ def _normalise_hosts(hosts: Sequence[str]) -> list[str]:
     return list(seen)
 
 
-def _normalise_ports(ports: Sequence[int]) -> list[int]:
+def normalise_ports(ports: Sequence[int]) -> list[int]:
+    """Sorted unique ports, each checked to be in 1-65535."""
     for port in ports:
         if not 1 <= port <= 65535:
             raise ValueError(f"port out of range 1-65535: {port}")
     return sorted(set(ports))
 
 
-def _family(host: str) -> socket.AddressFamily:
+def family(host: str) -> socket.AddressFamily:
     return socket.AF_INET6 if ipaddress.ip_address(host).version == 6 else socket.AF_INET
 
 

@@ -34,7 +34,7 @@ from functools import cache
 from importlib import resources
 
 from core.models import PortState
-from core.verify.tcp import fd_budget
+from core.verify.tcp import family, fd_budget, normalise_hosts, normalise_ports
 
 _DATA = "core.verify.data"
 _PAYLOAD_FILE = "udp_payloads.toml"
@@ -194,10 +194,7 @@ def scan_udp(
     reply_cap: bytes of the first reply kept per port.
     payload_map: port -> payload, replacing the packaged database (tests, experiments).
     """
-    port_list = sorted(set(ports))
-    for port in port_list:
-        if not 1 <= port <= 65535:
-            raise ValueError(f"port out of range 1-65535: {port}")
+    port_list = normalise_ports(ports)
     if timeout <= 0 or retries < 0 or max_in_flight < 1 or per_host < 1 or reply_cap < 1:
         raise ValueError("timeout, max_in_flight, per_host, reply_cap must be positive")
     if rate is not None and rate <= 0:
@@ -206,7 +203,7 @@ def scan_udp(
     saved_limit = resource.getrlimit(resource.RLIMIT_NOFILE)
     try:
         return _scan(
-            _normalise_hosts(hosts),
+            normalise_hosts(hosts),
             port_list,
             table,
             timeout,
@@ -239,10 +236,7 @@ def _scan(
     start = time.monotonic()
     results: list[dict[int, UdpPortResult]] = [{} for _ in host_list]
     last = [0.0] * len(host_list)
-    families = [
-        socket.AF_INET6 if ipaddress.ip_address(h).version == 6 else socket.AF_INET
-        for h in host_list
-    ]
+    families = [family(host) for host in host_list]
     n_hosts, n_ports = len(host_list), len(port_list)
     cursors = [0] * n_hosts  # next index into port_list, per host
     active = deque(range(n_hosts))  # hosts with ports not yet started, served round-robin
@@ -380,15 +374,3 @@ def _scan(
         probes=sent,
         elapsed=time.monotonic() - start,
     )
-
-
-def _normalise_hosts(hosts: Sequence[str]) -> list[str]:
-    if isinstance(hosts, str):
-        raise TypeError("hosts must be a sequence of IP addresses, not one string")
-    seen: dict[str, None] = {}
-    for host in hosts:
-        try:
-            seen[ipaddress.ip_address(host).compressed] = None
-        except ValueError:
-            raise ValueError(f"not an IP address: {host!r} (resolve names first)") from None
-    return list(seen)
