@@ -27,7 +27,12 @@ FILTER_BITS = 1 << 26
 spilled, 1 new key in 1,000 is looked up for nothing; with 10M, 1 in 15."""
 
 FLUSH_KEYS = 10_000
-"""New keys held in memory before they are written to the file in one go."""
+"""New keys held in memory before they are written to the file in one go (sorted: in key
+order the B-tree takes them in about half the time it takes them as they come)."""
+
+CACHE_KIB = 16 << 10
+"""SQLite's page cache for the file, fixed: at the default 2 MiB a million keys already
+miss it on most inserts."""
 
 _TRANSPORT = {t: t.value for t in Transport}
 
@@ -87,7 +92,8 @@ class SeenEndpoints:
 
     def _flush(self) -> None:
         assert self._db is not None
-        self._db.executemany("INSERT INTO seen(key) VALUES (?)", ((k,) for k in self._pending))
+        rows = ((key,) for key in sorted(self._pending))
+        self._db.executemany("INSERT INTO seen(key) VALUES (?)", rows)
         self._pending.clear()
 
     def _spill(self) -> None:
@@ -97,9 +103,10 @@ class SeenEndpoints:
         # A scratch index: durability is worthless here, speed is not.
         db.execute("PRAGMA journal_mode=OFF")
         db.execute("PRAGMA synchronous=OFF")
+        db.execute(f"PRAGMA cache_size=-{CACHE_KIB}")
         db.execute("CREATE TABLE seen(key TEXT PRIMARY KEY) WITHOUT ROWID")
         db.execute("BEGIN")
-        db.executemany("INSERT INTO seen(key) VALUES (?)", ((k,) for k in self._memory))
+        db.executemany("INSERT INTO seen(key) VALUES (?)", ((k,) for k in sorted(self._memory)))
         self._filter = bytearray(self._filter_bits // 8 + 1)
         for key in self._memory:
             self._probe(key)

@@ -40,9 +40,9 @@ from core.importers.records import (
     Format,
     ImportedClaim,
     ImportReport,
+    LazyValues,
     Normalizer,
     Origin,
-    Values,
 )
 from core.importers.resolve import (
     LINE_PARSERS,
@@ -131,7 +131,7 @@ class ImportStream:
                 report.ignore(item.reason)
 
     def _claim(
-        self, obs: Observation, line: int, record: int, values: Values, seen: SeenEndpoints
+        self, obs: Observation, line: int, record: int, values: LazyValues, seen: SeenEndpoints
     ) -> ImportedClaim | None:
         if not seen.add(obs.endpoint):
             self.report.duplicate(line)

@@ -70,9 +70,10 @@ def _row(record: dict[str, Any], line: int, ctx: Context) -> ProviderRow | BadRo
         )
         return ProviderRow(line, raw(ctx, SOURCE, SEARCH_KIND, line, record), lookup)
     if is_banner(record):
-        values = _banner_values(record)
         payload = {"matches": [record], "total": 1}
-        return ProviderRow(line, raw(ctx, SOURCE, SEARCH_KIND, line, payload), lambda _e: values)
+        return ProviderRow(
+            line, raw(ctx, SOURCE, SEARCH_KIND, line, payload), lambda _e: _banner_values(record)
+        )
     return BadRow(
         line,
         "not a Shodan record",

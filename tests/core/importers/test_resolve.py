@@ -152,7 +152,7 @@ def test_a_json_document_is_not_split_across_workers(tmp_path: Path) -> None:
     assert parallel == serial and len(serial) == 10
 
 
-def test_imported_copies_keep_everything_but_kind_and_source() -> None:
+def test_imported_relabels_kind_and_source_and_keeps_everything_else() -> None:
     obs = banner_normalizer(
         RawRecord(
             source="shodan",
@@ -163,11 +163,11 @@ def test_imported_copies_keep_everything_but_kind_and_source() -> None:
         )
     )[0]
     resolver = resolve.Resolver(Format.SHODAN, "import:x", None)
-    copy = resolver._imported(obs)
     expected = obs.model_copy(update={"kind": Kind.IMPORTED, "source": "import:x"})
+    assert obs.kind is Kind.PASSIVE and obs != expected  # so the comparison means something
+    copy = resolver._imported(obs)  # in place: the normalizer's object is ours alone
     assert copy == expected
     assert copy.model_fields_set == expected.model_fields_set
-    assert obs.kind is Kind.PASSIVE  # the original is untouched
     # Results cross the process boundary as pickles: they must come back equal.
     back = pickle.loads(pickle.dumps(copy))  # noqa: S301 - our own bytes, just made
     assert back == copy and back.model_fields_set == copy.model_fields_set
