@@ -16,6 +16,8 @@ from typing import Annotated, Any, TypeVar
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
+from core.certificate import CertSummary as CertSummary  # re-exported: a model's field
+
 BANNER_CAP = 2048
 """Banners are capped before they are stored: hostile services send endless ones."""
 
@@ -173,18 +175,6 @@ class Endpoint(Frozen):
 class Vuln(Frozen):
     cve: str
     cvss: float | None = None
-
-
-class CertSummary(Frozen):
-    subject: str | None = None
-    issuer: str | None = None
-    sans: tuple[str, ...] = ()
-    not_before: UtcDatetime | None = None
-    not_after: UtcDatetime | None = None
-    key_type: str | None = None
-    key_bits: int | None = None
-    sha256: str | None = None
-    self_signed: bool | None = None
 
 
 class TlsSummary(Frozen):

@@ -15,9 +15,8 @@ forward secret and authenticated, and whether the cipher is an AEAD.
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 from enum import StrEnum
-
-from pydantic import BaseModel, ConfigDict
 
 
 class Grade(StrEnum):
@@ -139,13 +138,14 @@ def grade_version(name: str) -> Grade:
     return _VERSION_GRADES[version] if version else Grade.UNKNOWN
 
 
-class OfferedSuite(BaseModel):
+@dataclass(frozen=True, slots=True)
+class OfferedSuite:
     """One cipher suite an endpoint accepts, as TLS enumeration will report it.
 
     `grade` is the enumerator's own when it has one; otherwise it is graded by name.
+    A dataclass, not a model: TLS enumeration imports this module and stays free of
+    pydantic (see core.certificate).
     """
-
-    model_config = ConfigDict(frozen=True, extra="forbid")
 
     name: str
     version: str | None = None  # the protocol version it was accepted under

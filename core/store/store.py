@@ -34,7 +34,7 @@ from core.store import codec, tables
 from core.store.bulk import BulkInsert
 from core.store.engine import open_engine, shown
 from core.store.shards import ShardRecord
-from core.verify.tls.model import TlsProfile
+from core.verify.tls.model import TlsProfile, profile_from_json, profile_json
 
 T = TypeVar("T")
 
@@ -354,7 +354,7 @@ class Store:
             "run_id": run_id,
             "ip": _canonical(profile.ip),
             "port": profile.port,
-            "profile": profile.model_dump_json(),
+            "profile": profile_json(profile),
         }
 
     def save_tls_profile(self, run_id: int, profile: TlsProfile) -> None:
@@ -370,7 +370,7 @@ class Store:
         )
         with self._read("reading TLS profiles") as conn:
             for (text,) in conn.execute(query):
-                yield TlsProfile.model_validate_json(text)
+                yield profile_from_json(text)
 
     def services(self, run_id: int) -> Iterator[Service]:
         """Run `run_id`'s services in (ip, port, transport) order, streamed."""

@@ -4,52 +4,25 @@ Detection is one handshake with verification off (we want to see whatever the se
 presents, valid or not) run over our own socket with `ssl.SSLObject` and memory BIOs, so
 every raw read is ours: capped in bytes, bounded in time by the caller's deadline, and
 visible (a server that answers with a TLS-looking record and then hangs is reported as
-such). The certificate summary is plain `cryptography` parsing of DER bytes, independent
-of how they were obtained, so TLS enumeration (issue 4) can reuse it with its own
-handshakes.
+such). The certificate summary (core.verify.certificates) and the permissive client
+context (core.verify.sslclient) are shared with TLS enumeration (issue 4).
 """
 
 from __future__ import annotations
 
 import asyncio
-import re
 import socket
 import ssl
-import warnings
 from datetime import datetime
-from functools import cache
-
-from cryptography import x509
-from cryptography.exceptions import InvalidSignature
-from cryptography.hazmat.primitives import hashes
-from cryptography.hazmat.primitives.asymmetric import dsa, ec, ed448, ed25519, rsa
 
 from core.models import CertSummary, TlsSummary, utcnow
+from core.verify.certificates import summarize_certificate
+from core.verify.sslclient import detection_context, iana_cipher_name
 
 RAW_CAP = 256 * 1024
 """Most raw bytes one TLS connection may read: certificate chains are a few KiB."""
 
 _CHUNK = 16 * 1024 + 512  # one TLS record with its header
-
-
-@cache
-def detection_context() -> ssl.SSLContext:
-    """A client context that accepts anything: old protocols, weak suites, any certificate.
-
-    Detection must succeed wherever a TLS server is, so verification is off and the
-    security level is 0 (OpenSSL 3 otherwise refuses TLS 1.0/1.1 servers).
-    """
-    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
-    ctx.check_hostname = False
-    ctx.verify_mode = ssl.CERT_NONE
-    try:
-        with warnings.catch_warnings():  # deprecated for connecting; we only want to detect
-            warnings.simplefilter("ignore", DeprecationWarning)
-            ctx.minimum_version = ssl.TLSVersion.TLSv1
-        ctx.set_ciphers("ALL:@SECLEVEL=0")
-    except (ValueError, ssl.SSLError):  # a build without legacy support: keep its defaults
-        pass
-    return ctx
 
 
 class TlsStream:
@@ -142,125 +115,9 @@ class TlsStream:
         )
 
 
-def summarize_certificate(der: bytes) -> CertSummary | None:
-    """Subject, issuer, SANs, validity, key and fingerprint of a DER certificate.
-
-    None when the bytes do not parse: a hostile server's certificate is input like any other.
-    """
-    try:
-        cert = x509.load_der_x509_certificate(der)
-        subject = cert.subject.rfc4514_string()
-        issuer = cert.issuer.rfc4514_string()
-        not_before = cert.not_valid_before_utc
-        not_after = cert.not_valid_after_utc
-    except ValueError:
-        return None
-    key_type, key_bits = _key(cert)
-    return CertSummary(
-        subject=subject or None,
-        issuer=issuer or None,
-        sans=_sans(cert),
-        not_before=not_before,
-        not_after=not_after,
-        key_type=key_type,
-        key_bits=key_bits,
-        sha256=cert.fingerprint(hashes.SHA256()).hex(),
-        self_signed=_self_signed(cert),
-    )
-
-
 def cert_expired(cert: CertSummary, now: datetime | None = None) -> bool | None:
     """Whether the certificate is outside its validity window now (None: dates unknown)."""
     if cert.not_after is None or cert.not_before is None:
         return None
     now = now or utcnow()
     return not cert.not_before <= now <= cert.not_after
-
-
-def _sans(cert: x509.Certificate) -> tuple[str, ...]:
-    try:
-        ext = cert.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
-    except (x509.ExtensionNotFound, ValueError):
-        return ()
-    names: list[str] = list(ext.get_values_for_type(x509.DNSName))
-    names += [str(ip) for ip in ext.get_values_for_type(x509.IPAddress)]
-    return tuple(names)
-
-
-def _key(cert: x509.Certificate) -> tuple[str | None, int | None]:
-    try:
-        key = cert.public_key()
-    except (ValueError, TypeError):  # unsupported or malformed key
-        return None, None
-    if isinstance(key, rsa.RSAPublicKey):
-        return "RSA", key.key_size
-    if isinstance(key, ec.EllipticCurvePublicKey):
-        return "EC", key.curve.key_size
-    if isinstance(key, ed25519.Ed25519PublicKey):
-        return "Ed25519", 256
-    if isinstance(key, ed448.Ed448PublicKey):
-        return "Ed448", 456
-    if isinstance(key, dsa.DSAPublicKey):
-        return "DSA", key.key_size
-    return type(key).__name__, None
-
-
-def _self_signed(cert: x509.Certificate) -> bool:
-    """Issued by itself: same name and the signature verifies under its own key."""
-    if cert.issuer != cert.subject:
-        return False
-    try:
-        cert.verify_directly_issued_by(cert)
-    except (InvalidSignature, ValueError, TypeError):  # bad signature, unsupported algorithm
-        return False
-    return True
-
-
-# OpenSSL names TLS 1.2-and-older suites its own way (ECDHE-RSA-AES128-GCM-SHA256); reports
-# use IANA names (TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256). TLS 1.3 names are already IANA.
-_OPENSSL_SUITE = re.compile(
-    r"^(?:(?P<kx>ECDHE|DHE|EDH|ECDH|DH|PSK|RSA-PSK|DHE-PSK|ECDHE-PSK|SRP)-)?"
-    r"(?:(?P<auth>RSA|ECDSA|DSS|ANON)-)?"
-    r"(?P<cipher>AES(?:128|256)(?:-GCM|-CCM8?)?|CHACHA20-POLY1305|DES-CBC3|RC4|"
-    r"CAMELLIA(?:128|256)|ARIA(?:128|256)-GCM|SEED|NULL)"
-    r"(?:-(?P<mac>SHA384|SHA256|SHA|MD5))?$"
-)
-_CIPHER_IANA = {
-    "AES128": "AES_128_CBC",
-    "AES256": "AES_256_CBC",
-    "AES128-GCM": "AES_128_GCM",
-    "AES256-GCM": "AES_256_GCM",
-    "AES128-CCM": "AES_128_CCM",
-    "AES256-CCM": "AES_256_CCM",
-    "AES128-CCM8": "AES_128_CCM_8",
-    "AES256-CCM8": "AES_256_CCM_8",
-    "CHACHA20-POLY1305": "CHACHA20_POLY1305",
-    "DES-CBC3": "3DES_EDE_CBC",
-    "RC4": "RC4_128",
-    "CAMELLIA128": "CAMELLIA_128_CBC",
-    "CAMELLIA256": "CAMELLIA_256_CBC",
-    "ARIA128-GCM": "ARIA_128_GCM",
-    "ARIA256-GCM": "ARIA_256_GCM",
-    "SEED": "SEED_CBC",
-    "NULL": "NULL",
-}
-
-
-def iana_cipher_name(openssl_name: str) -> str:
-    """The IANA name of a suite OpenSSL reports, or OpenSSL's name when we cannot tell."""
-    if openssl_name.startswith("TLS_"):
-        return openssl_name
-    m = _OPENSSL_SUITE.match(openssl_name)
-    if m is None:
-        return openssl_name
-    kx = {"EDH": "DHE", None: "RSA"}.get(m["kx"], m["kx"])
-    auth = m["auth"] or ("" if kx in ("RSA", "PSK") or kx.endswith("PSK") else "RSA")
-    auth = {"DSS": "DSS", "ANON": "anon"}.get(auth, auth)
-    cipher = _CIPHER_IANA[m["cipher"]]
-    mac = m["mac"]
-    if mac is None:  # AEAD suites without an explicit PRF hash
-        mac = "SHA256" if cipher.startswith(("CHACHA20", "AES_128_GCM")) else "SHA384"
-        if "CCM" in cipher:
-            mac = ""
-    prefix = f"{kx}_{auth}" if auth and auth != kx else kx
-    return f"TLS_{prefix}_WITH_{cipher}" + (f"_{mac}" if mac else "")

@@ -10,7 +10,9 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from core.models import CertSummary
+from core.certificate import CertSummary
+from core.verify.certificates import summarize_certificate
+from core.verify.sslclient import iana_cipher_name
 from core.verify.tls import grade, groups, suites
 from core.verify.tls.handshake import StdlibHandshake, Target
 from core.verify.tls.model import (
@@ -21,7 +23,6 @@ from core.verify.tls.model import (
     VersionResult,
 )
 from core.verify.tls.records import Outcome
-from core.verify.tlsinfo import iana_cipher_name, summarize_certificate
 
 
 def suite_result(suite: suites.Suite, version: str) -> SuiteResult:

@@ -21,6 +21,7 @@ import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
+from core.verify.sslclient import detection_context
 from core.verify.tls import groups, suites
 from core.verify.tls.assemble import build_profile, suite_result
 from core.verify.tls.handshake import StdlibHandshake, Target, probe, stdlib_handshake
@@ -37,7 +38,6 @@ from core.verify.tls.records import (
     version_label,
 )
 from core.verify.tls.starttls import StartTls
-from core.verify.tlsinfo import detection_context
 
 DEFAULT_TIMEOUT = 5.0
 DEFAULT_PARALLEL = 4

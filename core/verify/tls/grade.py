@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from functools import cache
 from importlib import resources
 
-from core.models import CertSummary
+from core.certificate import CertSummary
 from core.risk.grading import Grade, grade_cipher, grade_version
 from core.verify.tls.suites import SSLV2, Suite
 

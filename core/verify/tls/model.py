@@ -9,16 +9,27 @@ server behaviour is kept as data (`anomalies`, per-version `outcome`), never rai
 
 from __future__ import annotations
 
+import dataclasses
+import json
+from dataclasses import dataclass
+from datetime import datetime
 from enum import StrEnum
+from functools import cache
+from typing import TYPE_CHECKING, ClassVar
 
-from pydantic import BaseModel, ConfigDict
-
-from core.models import CertSummary, TlsSummary
+from core.certificate import CertSummary
 from core.risk.grading import Grade, OfferedSuite
 
+if TYPE_CHECKING:
+    from pydantic import TypeAdapter
 
-class _Frozen(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    from core.models import TlsSummary
+
+# Plain frozen dataclasses, not pydantic models: `python -m core.verify.tls` is timed as a
+# whole process against sslscan, and pydantic's import alone costs about three times the
+# enumeration of a typical server. Profiles are built by our own code; reading one back
+# from JSON (`profile_from_json`) validates it with pydantic all the same.
+_FORBID: dict[str, str] = {"extra": "forbid"}  # when pydantic reads one: as with the models
 
 
 class ProbeStatus(StrEnum):
@@ -30,8 +41,11 @@ class ProbeStatus(StrEnum):
     SKIPPED = "skipped"  # not probed (the handshake budget ran out, or not asked for)
 
 
-class SuiteResult(_Frozen):
+@dataclass(frozen=True, slots=True, kw_only=True)  # keywords only, as with models
+class SuiteResult:
     """One accepted cipher suite under one protocol version."""
+
+    __pydantic_config__: ClassVar[dict[str, str]] = _FORBID
 
     code: str  # hex code point: 0xC02F (SSLv2 cipher specs: 0x0700C0)
     name: str  # IANA name
@@ -45,8 +59,11 @@ class SuiteResult(_Frozen):
     reasons: tuple[str, ...] = ()  # why the grade is below recommended
 
 
-class VersionResult(_Frozen):
+@dataclass(frozen=True, slots=True, kw_only=True)  # keywords only, as with models
+class VersionResult:
     """One protocol version: whether it is accepted, and its suites."""
+
+    __pydantic_config__: ClassVar[dict[str, str]] = _FORBID
 
     version: str  # SSLv2, SSLv3, TLSv1.0, TLSv1.1, TLSv1.2, TLSv1.3
     status: ProbeStatus
@@ -57,7 +74,10 @@ class VersionResult(_Frozen):
     notes: tuple[str, ...] = ()
 
 
-class MozillaVerdict(_Frozen):
+@dataclass(frozen=True, slots=True, kw_only=True)  # keywords only, as with models
+class MozillaVerdict:
+    __pydantic_config__: ClassVar[dict[str, str]] = _FORBID
+
     profile: str  # modern, intermediate
     guidelines: str  # the version of Mozilla's guidelines the profile data reflects
     compliant: bool
@@ -65,8 +85,11 @@ class MozillaVerdict(_Frozen):
     notes: tuple[str, ...] = ()  # recommendations not met that do not fail the profile
 
 
-class TlsProfile(_Frozen):
+@dataclass(frozen=True, slots=True, kw_only=True)  # keywords only, as with models
+class TlsProfile:
     """The full TLS picture of one endpoint (ARCHITECTURE.md: `TlsProfile`)."""
+
+    __pydantic_config__: ClassVar[dict[str, str]] = _FORBID
 
     ip: str
     port: int
@@ -105,4 +128,35 @@ class TlsProfile(_Frozen):
 
     def summary(self) -> TlsSummary:
         """The single-handshake summary an Observation carries."""
+        from core.models import TlsSummary  # pydantic: only the pipeline needs this
+
         return TlsSummary(versions=self.versions, cipher=self.negotiated, cert=self.cert)
+
+
+def profile_json(profile: TlsProfile, indent: int | None = None) -> str:
+    """The profile as JSON: every field by name, as `profile_from_json` reads it back."""
+    separators = (",", ":") if indent is None else None  # compact, unless meant for eyes
+    return json.dumps(
+        dataclasses.asdict(profile), indent=indent, separators=separators, default=_json_value
+    )
+
+
+def _json_value(value: object) -> str:
+    if isinstance(value, datetime):  # certificate validity, UTC
+        return value.isoformat().replace("+00:00", "Z")
+    raise TypeError(f"{type(value).__name__} is not JSON serializable")
+
+
+def profile_from_json(text: str | bytes) -> TlsProfile:
+    """A profile from `profile_json`'s JSON, validated (types, enums, no unknown fields).
+
+    Raises pydantic's ValidationError (a ValueError) for anything else.
+    """
+    return _adapter().validate_json(text)
+
+
+@cache
+def _adapter() -> TypeAdapter[TlsProfile]:
+    from pydantic import TypeAdapter  # here: the scan itself never needs it
+
+    return TypeAdapter(TlsProfile)

@@ -6,6 +6,7 @@ promise that nothing is counted twice rests on these few statements on both back
 
 from __future__ import annotations
 
+import dataclasses
 import threading
 from datetime import UTC, datetime
 
@@ -126,7 +127,7 @@ def test_a_shards_tls_profiles_are_stored_with_it_and_only_once(store: Store) ->
 
     run_id = store.start_run("scan", ["192.0.2.0/24"])
     ours = TlsProfile(ip="192.0.2.7", port=443, outcome="ok", versions=("TLSv1.3",))
-    theirs = ours.model_copy(update={"versions": ("TLSv1.2",)})
+    theirs = dataclasses.replace(ours, versions=("TLSv1.2",))
 
     assert store.add_shard(run_id, record(), [observation(port=443)], [ours])
     assert not store.add_shard(run_id, record(worker="w2"), [observation(port=443)], [theirs])

@@ -13,7 +13,9 @@ from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 
 from core.models import CertSummary, TlsSummary
-from core.verify.tlsinfo import TlsStream, cert_expired, iana_cipher_name, summarize_certificate
+from core.verify.certificates import summarize_certificate
+from core.verify.sslclient import iana_cipher_name
+from core.verify.tlsinfo import TlsStream, cert_expired
 from tests.core.verify.fp_servers import run, serve, server_context
 
 UTC = dt.UTC
