@@ -36,6 +36,7 @@ ROOT = Path(__file__).resolve().parents[2]
 READY_TIMEOUT = 60.0
 JOB_TIMEOUT = 240.0
 LAST_PORT = 3 * 8192  # the kill test scans three default-sized shards
+FRESH_SHARD = 0.5  # seconds: the kill test's shards take about 1.4 s (8,192 ports at 6,000/s)
 
 
 # -- without the extra, and bad flags: one line, exit 1 ----------------------------------
@@ -400,11 +401,20 @@ def test_killing_a_worker_mid_job_loses_nothing_and_counts_nothing_twice(
         submitter = threading.Thread(target=job, name="celery-job")
         submitter.start()
         try:
-            # When one worker is running a shard, it is killed (SIGKILL, children too)
+            # When one worker is running a shard, it is killed (SIGKILL, children too).
+            # Only a shard that started moments before we asked: one near its end could
+            # be stored before the kill lands, and then nothing is redelivered (seen
+            # under load). A reply reflects the moment the worker sent it, up to the
+            # inspect timeout after `asked`.
             victim, killed_shard = "", ""
             for _ in range(120):  # bounded: each look waits up to 0.5 s for replies
+                asked = time.time()
                 active = running.in_lab(lambda: inspect(timeout=0.5).active()) or {}
-                busy = [(node, tasks[0]["id"]) for node, tasks in active.items() if tasks]
+                busy = [
+                    (node, tasks[0]["id"])
+                    for node, tasks in active.items()
+                    if tasks and asked - (tasks[0].get("time_start") or asked) < FRESH_SHARD
+                ]
                 if busy:
                     victim, task = busy[0]
                     killed_shard = task.split("-", 2)[2]  # portintel-<run>-<shard id>
