@@ -203,6 +203,7 @@ async def _fingerprint_all(
                             starttls=starttls,
                             timeout=options.tls_timeout,
                             max_parallel=options.tls_parallel,
+                            cert=found.tls.cert if found.tls is not None else None,
                         )
                     if profile.outcome in _USABLE_PROFILE:
                         store.save_tls_profile(run_id, profile)

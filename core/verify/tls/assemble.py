@@ -11,7 +11,6 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from core.certificate import CertSummary
-from core.verify.certificates import summarize_certificate
 from core.verify.sslclient import iana_cipher_name
 from core.verify.tls import grade, groups, suites
 from core.verify.tls.handshake import StdlibHandshake, Target
@@ -101,7 +100,7 @@ def build_profile(
     groups_ec: Sequence[int],
     dhe_bits: int | None,
     stdlib: StdlibHandshake,
-    der: bytes | None,
+    cert: CertSummary | None,
     anomalies: Sequence[str],
     handshakes: int,
     budget_hit: bool,
@@ -112,7 +111,6 @@ def build_profile(
     graded = [grade.version_graded(r.version) for r in accepted]
     graded += [grade.Graded(s.name, s.grade, s.reasons) for r in accepted for s in r.suites]
     endpoint, reasons = grade.endpoint_grade(graded)
-    cert = summarize_certificate(der) if der else None
     names13 = [groups.name(code) for code in groups13]
     names_ec = [groups.name(code) for code in groups_ec]
     return TlsProfile(

@@ -21,6 +21,7 @@ import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
+from core.certificate import CertSummary
 from core.verify.sslclient import detection_context
 from core.verify.tls import groups, suites
 from core.verify.tls.assemble import build_profile, suite_result
@@ -434,13 +435,16 @@ async def enumerate_tls(
     max_parallel: int = DEFAULT_PARALLEL,
     max_handshakes: int = MAX_HANDSHAKES,
     versions: Iterable[Version] = ALL_VERSIONS,
+    cert: CertSummary | None = None,
 ) -> TlsProfile:
     """Enumerate one endpoint's TLS: versions, suites and order, groups, certificate, grades.
 
     `sni` is sent in every hello (none for a bare IP). `starttls` names the plaintext
     protocol to upgrade first (smtp, imap, pop3, ftp, postgres). `timeout` bounds each
     connection; `max_parallel` the connections open at once (the per-host limit);
-    `max_handshakes` the whole scan. Never raises for anything the server does.
+    `max_handshakes` the whole scan. `cert` is the certificate the caller already read
+    (the verifier's): it is reused, not fetched and parsed again. Never raises for
+    anything the server does.
     """
     started = time.monotonic()
     protocol = StartTls(starttls) if starttls is not None else None
@@ -460,7 +464,9 @@ async def enumerate_tls(
     std = std_task.result()
 
     groups_ec, dhe = await scan.older_key_exchange(results, groups_ec, dhe)
-    der = std.der or await scan.certificate_from_hello(results)
+    if cert is None:
+        der = std.der or await scan.certificate_from_hello(results)
+        cert = _summarize(der) if der else None
     return build_profile(
         target,
         results,
@@ -468,12 +474,21 @@ async def enumerate_tls(
         groups_ec=groups_ec,
         dhe_bits=dhe,
         stdlib=std,
-        der=der,
+        cert=cert,
         anomalies=scan.anomalies,
         handshakes=scan.handshakes + 1,  # the system OpenSSL's handshake counts too
         budget_hit=scan.budget_hit,
         elapsed=time.monotonic() - started,
     )
+
+
+def _summarize(der: bytes) -> CertSummary | None:
+    # cryptography is imported on first use, not with this module: the pipeline hands
+    # over the verifier's certificate and never needs it, and `python -m core.verify.tls`
+    # imports it on a thread while the handshakes are on the wire (see __main__).
+    from core.verify.certificates import summarize_certificate
+
+    return summarize_certificate(der)
 
 
 def _registered(result: SuiteResult) -> suites.Suite:

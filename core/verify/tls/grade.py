@@ -20,11 +20,10 @@ import tomllib
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from functools import cache
-from importlib import resources
 
 from core.certificate import CertSummary
 from core.risk.grading import Grade, grade_cipher, grade_version
-from core.verify.tls.suites import SSLV2, Suite
+from core.verify.tls.suites import DATA_DIR, SSLV2, Suite
 
 _BROKEN_CIPHERS = ("RC4", "RC2", "DES40", "DES_CBC", "28147", "MAGMA")
 _SMALL_BLOCK = ("3DES", "IDEA", "28147", "MAGMA")
@@ -121,7 +120,7 @@ class Profile:
 @cache
 def mozilla_profiles() -> tuple[Profile, ...]:
     """The profiles in data/mozilla.toml (modern first)."""
-    text = resources.files("core.verify.tls.data").joinpath("mozilla.toml").read_text("utf-8")
+    text = (DATA_DIR / "mozilla.toml").read_text("utf-8")
     data = tomllib.loads(text)
     return tuple(
         Profile(

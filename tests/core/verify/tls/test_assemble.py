@@ -59,7 +59,7 @@ def test_build_profile_grades_and_judges() -> None:
         groups_ec=[29, 23],
         dhe_bits=None,
         stdlib=StdlibHandshake("TLSv1.3", "TLS_AES_128_GCM_SHA256", b"not a certificate"),
-        der=b"not a certificate",
+        cert=None,
         anomalies=["x", "x"],
         handshakes=9,
         budget_hit=False,
@@ -67,7 +67,7 @@ def test_build_profile_grades_and_judges() -> None:
     )
     assert profile.versions == ("TLSv1.2", "TLSv1.3")
     assert profile.groups == ("x25519",) and profile.groups_tls12 == ("x25519", "secp256r1")
-    assert profile.cert is None  # garbage DER is summarised as nothing, not an error
+    assert profile.cert is None
     assert profile.grade is Grade.INSECURE  # 3DES
     assert profile.grade_reasons == (
         "accepts TLS_RSA_WITH_3DES_EDE_CBC_SHA (insecure: 64-bit block cipher (Sweet32); "

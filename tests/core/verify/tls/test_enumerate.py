@@ -17,6 +17,7 @@ import trustme
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 
+from core.certificate import CertSummary
 from core.models import Endpoint, PortState, Service, Status
 from core.report.views import ciphers_view
 from core.risk.grading import Grade
@@ -133,6 +134,15 @@ def test_tls13_groups_certificate_and_negotiated_suite() -> None:
     # AES256-SHA (static RSA, CBC) makes the endpoint weak, and says so
     assert profile.grade is Grade.WEAK
     assert any("TLS_RSA_WITH_AES_256_CBC_SHA" in r for r in profile.grade_reasons)
+
+
+def test_a_certificate_the_caller_already_has_is_reused() -> None:
+    # The pipeline hands over what the verifier read; the server's own is not parsed again
+    given = CertSummary(subject="CN=read by the verifier", key_type="EC", key_bits=256)
+    profile = scan(openssl_server(server_order=True), cert=given)
+    assert profile.cert is given
+    intermediate = next(v for v in profile.mozilla if v.profile == "intermediate")
+    assert not any("certificate" in reason for reason in intermediate.reasons)
 
 
 def test_profile_feeds_the_ciphers_view() -> None:
