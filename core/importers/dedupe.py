@@ -27,8 +27,9 @@ FILTER_BITS = 1 << 26
 spilled, 1 new key in 1,000 is looked up for nothing; with 10M, 1 in 15."""
 
 FLUSH_KEYS = 10_000
-"""New keys held in memory before they are written to the file in one go (sorted: in key
-order the B-tree takes them in about half the time it takes them as they come)."""
+"""New keys held in memory before they are written to the file in one go, sorted: the
+B-tree takes them faster in key order (a million keys, 800,000 of them spilled: 3.4 ->
+2.6 us a key, all of `add` counted)."""
 
 CACHE_KIB = 16 << 10
 """SQLite's page cache for the file, fixed: at the default 2 MiB a million keys already

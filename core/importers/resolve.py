@@ -93,8 +93,8 @@ class Resolver:
 
     def _imported(self, obs: Observation) -> Observation:
         # Relabelled in place, not copied: a normalizer's observations are new objects that
-        # nothing else holds yet (normalizers are pure), and a copy per claim cost about 6 %
-        # of a Shodan import. Same values as model_copy(update=...), same fields set.
+        # nothing else holds yet (normalizers are pure), and a copy per claim cost a few per
+        # cent of a Shodan import. Same values as model_copy(update=...), same fields set.
         values = obs.__dict__
         values["kind"] = Kind.IMPORTED
         values["source"] = self.source
