@@ -18,7 +18,7 @@ import json
 from collections.abc import Iterable, Iterator
 from typing import Any
 
-from pydantic_core import from_json
+import orjson
 
 MAX_RECORD_CHARS = 64 << 20
 """One JSON record larger than this is refused rather than buffered without end."""
@@ -37,7 +37,7 @@ class JsonError(ValueError):
 def json_lines(lines: Iterable[tuple[int, str]]) -> Iterator[tuple[int, Any | JsonError]]:
     """(line, value) per non-blank line; a line that is not JSON yields a resumable JsonError."""
     for number, text in lines:
-        if not text.strip():
+        if not text or text.isspace():  # what strip() would empty, without copying the line
             continue
         try:
             yield number, _loads(text)
@@ -46,13 +46,14 @@ def json_lines(lines: Iterable[tuple[int, str]]) -> Iterator[tuple[int, Any | Js
 
 
 def _loads(text: str) -> Any:
-    # pydantic-core's parser (Rust) reads a line in about half json's time. It accepts
-    # nothing json.loads refuses and reads what both accept to equal values; where it
-    # refuses (a lone surrogate escape, which json takes), json.loads has the last word,
-    # so results and error messages are json's exactly.
+    # orjson reads a Shodan banner line in about 40 % of json's time (pydantic-core's
+    # parser: 65 %). It accepts nothing json.loads refuses and reads what both accept to
+    # equal values; where it refuses (a lone surrogate escape, NaN, an integer beyond 64
+    # bits, all of which json takes), json.loads has the last word, so results and error
+    # messages are json's exactly.
     try:
-        return from_json(text)
-    except ValueError:
+        return orjson.loads(text)
+    except orjson.JSONDecodeError:
         return json.loads(text)
 
 

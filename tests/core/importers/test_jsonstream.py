@@ -1,8 +1,12 @@
 from __future__ import annotations
 
-import pytest
+import json
 
-from core.importers.jsonstream import JsonError, json_document, json_lines, json_records
+import pytest
+from hypothesis import example, given
+from hypothesis import strategies as st
+
+from core.importers.jsonstream import JsonError, _loads, json_document, json_lines, json_records
 
 
 def numbered(text: str) -> list[tuple[int, str]]:
@@ -48,3 +52,36 @@ def test_records_choose_lines_or_document_by_the_first_line() -> None:
     assert [v for _, v in json_records(numbered('[{"a": 1},\n{"a": 2}]\n'))] == [{"a": 1}, {"a": 2}]
     broken = list(json_records(numbered('{\n"a": \n')))
     assert isinstance(broken[-1][1], JsonError)
+
+
+_JSON_VALUES = st.recursive(
+    st.none()
+    | st.booleans()
+    | st.integers()  # beyond 64 bits too: orjson refuses those, json reads them
+    | st.floats(allow_nan=False)  # infinities: json writes and reads Infinity, orjson refuses
+    | st.text(),  # lone surrogates too: json escapes them, orjson refuses them
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(), inner, max_size=4),
+    max_leaves=12,
+)
+
+
+@given(_JSON_VALUES, st.booleans())
+def test_a_line_reads_as_json_reads_it(value: object, ascii_only: bool) -> None:
+    text = json.dumps(value, ensure_ascii=ascii_only)
+    assert _loads(text) == json.loads(text)
+
+
+@given(st.text(max_size=40))
+@example('"\\ud800"')  # a lone surrogate escape: orjson refuses it, json reads it
+@example("[NaN, -Infinity]")
+@example(str(2**64))
+@example("\ufeff{}")  # a byte order mark: json refuses it
+def test_text_is_read_or_refused_as_json_does(text: str) -> None:
+    try:
+        expected = json.loads(text)
+    except json.JSONDecodeError as exc:
+        with pytest.raises(json.JSONDecodeError) as refused:
+            _loads(text)
+        assert refused.value.msg == exc.msg
+    else:
+        assert _loads(text) == expected or expected != expected  # NaN is not equal to itself
