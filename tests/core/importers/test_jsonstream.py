@@ -57,9 +57,9 @@ def test_records_choose_lines_or_document_by_the_first_line() -> None:
 _JSON_VALUES = st.recursive(
     st.none()
     | st.booleans()
-    | st.integers()  # beyond 64 bits too: orjson refuses those, json reads them
-    | st.floats(allow_nan=False)  # infinities: json writes and reads Infinity, orjson refuses
-    | st.text(),  # lone surrogates too: json escapes them, orjson refuses them
+    | st.integers()  # beyond 64 bits too (orjson, for one, makes floats of those)
+    | st.floats(allow_nan=False)  # infinities: json writes and reads Infinity
+    | st.text(),
     lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(), inner, max_size=4),
     max_leaves=12,
 )
@@ -68,14 +68,15 @@ _JSON_VALUES = st.recursive(
 @given(_JSON_VALUES, st.booleans())
 def test_a_line_reads_as_json_reads_it(value: object, ascii_only: bool) -> None:
     text = json.dumps(value, ensure_ascii=ascii_only)
-    assert _loads(text) == json.loads(text)
+    assert repr(_loads(text)) == repr(json.loads(text))  # repr: 1 and 1.0 differ, NaN is NaN
 
 
-@given(st.text(max_size=40))
-@example('"\\ud800"')  # a lone surrogate escape: orjson refuses it, json reads it
+@given(st.text(st.characters(codec=None), max_size=40))  # lone surrogates included
+@example('"\\ud800"')  # a lone surrogate escape: json reads it
 @example("[NaN, -Infinity]")
-@example(str(2**64))
+@example(str(-(2**64) - 1))
 @example("\ufeff{}")  # a byte order mark: json refuses it
+@example("\ud800")  # a lone surrogate in the text itself (pydantic-core raised TypeError)
 def test_text_is_read_or_refused_as_json_does(text: str) -> None:
     try:
         expected = json.loads(text)
@@ -84,4 +85,4 @@ def test_text_is_read_or_refused_as_json_does(text: str) -> None:
             _loads(text)
         assert refused.value.msg == exc.msg
     else:
-        assert _loads(text) == expected or expected != expected  # NaN is not equal to itself
+        assert repr(_loads(text)) == repr(expected)
