@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
-from typing import Any
+from typing import Any, NamedTuple
 
 from core.models import Observation, RawRecord
 
@@ -44,9 +44,10 @@ PROVIDER_FORMATS = frozenset({Format.SHODAN, Format.CENSYS, Format.NETLAS})
 """Formats whose records are mapped by an injected provider normalizer, not by core."""
 
 
-@dataclass(frozen=True, slots=True)
-class Origin:
-    """Where a claim was read: the file, its line (1-based) and the record's number in it."""
+class Origin(NamedTuple):
+    """Where a claim was read: the file, its line (1-based) and the record's number in it.
+
+    A named tuple, made once per claim (see core.importers.parsed.ProviderRow)."""
 
     file: str
     line: int

@@ -17,6 +17,7 @@ from collections.abc import Generator, Iterable, Iterator
 from contextlib import closing
 from dataclasses import dataclass
 from functools import partial
+from typing import NamedTuple
 
 from pydantic import ValidationError
 
@@ -41,9 +42,10 @@ LINE_PARSERS: dict[Format, Parser] = {
 _IMPORTED_FIELDS = frozenset({"kind", "source"})
 
 
-@dataclass(frozen=True, slots=True)
-class Mapped:
-    """One record's claims: each observation with the original values behind it."""
+class Mapped(NamedTuple):
+    """One record's claims: each observation with the original values behind it.
+
+    A named tuple, made once per record (see ProviderRow)."""
 
     line: int
     claims: list[tuple[Observation, LazyValues]]
