@@ -485,7 +485,7 @@ async def enumerate_tls(
 def _summarize(der: bytes) -> CertSummary | None:
     # cryptography is imported on first use, not with this module: the pipeline hands
     # over the verifier's certificate and never needs it, and `python -m core.verify.tls`
-    # imports it on a thread while the handshakes are on the wire (see __main__).
+    # starts its handshakes without waiting for that import.
     from core.verify.certificates import summarize_certificate
 
     return summarize_certificate(der)

@@ -17,7 +17,7 @@ from pathlib import Path
 
 DATA_DIR = Path(__file__).with_name("data")
 """The package's data files. A path, not importlib.resources: that import alone costs
-about a tenth of `python -m core.verify.tls` on a fast server, and portintel is always
+about 5 % of `python -m core.verify.tls` on a fast server, and portintel is always
 installed as files (pip unpacks wheels), never run from a zip."""
 
 LEGACY = "legacy"  # SSLv3 to TLS 1.2
