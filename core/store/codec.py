@@ -38,8 +38,8 @@ from core.models import (
     trusted,
 )
 
-# The observations columns that hold Observation fields, in the order rows are read.
-OBS_FIELDS = (
+# The Observation fields with a column of their own (besides the endpoint's and raw_id).
+_OBS_SCALARS = (
     "source",
     "kind",
     "evidence",
@@ -49,8 +49,9 @@ OBS_FIELDS = (
     "service",
     "product",
     "version",
-    "raw_id",
 )
+# The observations columns that hold Observation fields, in the order rows are read.
+OBS_FIELDS = (*_OBS_SCALARS, "raw_id")
 OBS_EXTRA: set[str] = set(Observation.model_fields) - {"endpoint", *OBS_FIELDS}
 """Observation fields kept together in the `extra` JSON column."""
 
@@ -143,23 +144,7 @@ _EXTRA_DECODERS: dict[str, Callable[[Any], Any]] = {
 
 
 # The observations table's columns, in the order `observation_values` gives them.
-OBS_COLUMNS = (
-    "run_id",
-    "raw_id",
-    "ip",
-    "port",
-    "transport",
-    "source",
-    "kind",
-    "evidence",
-    "state",
-    "observed_at",
-    "fetched_at",
-    "service",
-    "product",
-    "version",
-    "extra",
-)
+OBS_COLUMNS = ("run_id", "raw_id", "ip", "port", "transport", *_OBS_SCALARS, "extra")
 _OBS_SERIALIZER = Observation.__pydantic_serializer__
 _SERVICE_SERIALIZER = Service.__pydantic_serializer__
 
