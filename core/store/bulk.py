@@ -3,9 +3,8 @@
 SQLAlchemy's Core executemany builds and type-processes every row in Python, which costs
 more than SQLite's own insert. The statements here are compiled once per table, in the
 backend's own dialect (so an upsert is SQLite's or PostgreSQL's ON CONFLICT), and run
-with `exec_driver_sql`: rows are already in driver form (see codec.TimeCodec). Rows built
-as tuples in column order go to a positional paramstyle as they are; dict rows only need
-their values put in placeholder order.
+with `exec_driver_sql`: rows are already in driver form (see codec.TimeCodec), built as
+tuples in column order, and go to a positional paramstyle as they are.
 """
 
 from __future__ import annotations
@@ -21,11 +20,8 @@ from core.errors import StoreError
 
 
 class BulkInsert:
-    """One compiled INSERT (or upsert on the primary key) for executemany of rows.
-
-    Rows are dicts keyed by column name (`execute`), or tuples in `columns` order
-    (`execute_values`): the cheaper form for the hot paths, which build them directly.
-    """
+    """One compiled INSERT (or upsert on the primary key) for executemany of rows given
+    as tuples in `columns` order (the table's, without an autoincrement key)."""
 
     def __init__(self, engine: sa.Engine, table: sa.Table, *, upsert: bool = False) -> None:
         columns = [c.name for c in table.columns if not _is_autoincrement(table, c)]
@@ -41,8 +37,9 @@ class BulkInsert:
         self.columns = tuple(columns)
         names = compiled.positiontup
         assert names is None or len(names) > 1, "itemgetter of one name gives no tuple"
-        # Positional paramstyles (SQLite's qmark) take tuples in placeholder order.
-        self._order = itemgetter(*names) if names else None
+        # Positional paramstyles (SQLite's qmark) take tuples in placeholder order; named
+        # ones (PostgreSQL's drivers) take dicts.
+        self._positional = names is not None
         # A tuple in `columns` order needs no work when the placeholders are in that order
         # too (they are, for the statements above); otherwise it is reordered.
         self._reorder = (
@@ -51,18 +48,12 @@ class BulkInsert:
             else itemgetter(*(self.columns.index(name) for name in names))
         )
 
-    def execute(self, connection: sa.Connection, rows: Sequence[dict[str, Any]]) -> None:
-        if not rows:
-            return
-        params: Any = rows if self._order is None else [self._order(row) for row in rows]
-        connection.exec_driver_sql(self.sql, params)
-
     def execute_values(self, connection: sa.Connection, rows: Sequence[tuple[Any, ...]]) -> None:
         """Run for rows given as tuples of values in `columns` order."""
         if not rows:
             return
         params: Any
-        if self._order is None:  # a named paramstyle (PostgreSQL's drivers)
+        if not self._positional:
             columns = self.columns
             params = [dict(zip(columns, row, strict=True)) for row in rows]
         elif self._reorder is None:

@@ -177,11 +177,6 @@ def observation_values(run_id: int, obs: Observation, time: TimeCodec) -> tuple[
     )
 
 
-def observation_row(run_id: int, obs: Observation, time: TimeCodec) -> dict[str, Any]:
-    """The `observations` row for one observation of run `run_id`, by column name."""
-    return dict(zip(OBS_COLUMNS, observation_values(run_id, obs, time), strict=True))
-
-
 def observation(endpoint: Endpoint, row: Sequence[Any]) -> Observation:
     """Rebuild an Observation from a row of (ip, port, transport, *OBS_FIELDS, extra)."""
     decode = TimeCodec.decode

@@ -326,12 +326,12 @@ class Store:
             # RETURNING, not rowcount: drivers may report -1 for an upsert's rowcount.
             .returning(tables.shard_results.c.shard_id)
         )
-        rows = [codec.observation_row(run_id, obs, self._time) for obs in observations]
+        rows = [codec.observation_values(run_id, obs, self._time) for obs in observations]
         profiles = [self._tls_row(run_id, profile) for profile in tls_profiles]
         with self._write(f"storing shard {record.shard_id}") as conn:
             if conn.execute(claim).first() is None:
                 return False
-            self._insert_observations.execute(conn, rows)
+            self._insert_observations.execute_values(conn, rows)
             if profiles:
                 conn.execute(self._upsert(tables.tls_profiles), profiles)
         return True

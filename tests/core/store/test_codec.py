@@ -15,9 +15,14 @@ from tests.core.store.factories import T0, full_observation, observation
 READ_ORDER = ("ip", "port", "transport", *codec.OBS_FIELDS, "extra")
 
 
+def _row(obs: Observation, time: codec.TimeCodec) -> dict[str, object]:
+    """The `observations` row the store writes for `obs`, by column name."""
+    return dict(zip(codec.OBS_COLUMNS, codec.observation_values(1, obs, time), strict=True))
+
+
 def _read_back(obs: Observation, text_times: bool = True) -> Observation:
     """Encode as the store writes a row, then decode as it reads one."""
-    row = codec.observation_row(1, obs, codec.TimeCodec(text=text_times))
+    row = _row(obs, codec.TimeCodec(text=text_times))
     endpoint = Endpoint.model_validate(obs.endpoint.model_dump())
     return codec.observation(endpoint, tuple(row[name] for name in READ_ORDER))
 
@@ -54,13 +59,13 @@ def test_observation_values_are_in_the_tables_column_order() -> None:
 
 def test_an_observation_with_only_defaults_stores_no_extra() -> None:
     obs = observation(cpes=(), tags=())  # set explicitly, still at the defaults
-    row = codec.observation_row(1, obs, codec.TimeCodec(text=True))
+    row = _row(obs, codec.TimeCodec(text=True))
     assert row["extra"] is None
     assert _read_back(obs) == obs
 
 
 def test_an_unknown_stored_field_asks_for_an_upgrade() -> None:
-    row = codec.observation_row(1, observation(), codec.TimeCodec(text=True))
+    row = _row(observation(), codec.TimeCodec(text=True))
     row["extra"] = '{"banner": "x", "shiny_new_field": 1}'
     with pytest.raises(StoreError, match=r"shiny_new_field.*upgrade portintel"):
         codec.observation(observation().endpoint, tuple(row[name] for name in READ_ORDER))
