@@ -24,7 +24,7 @@ from core.errors import InputError
 from core.importers import Format, ImportReport, ImportStream, Normalizer, import_file
 from core.importers.csv_rows import parse_map
 from core.models import Endpoint, Observation, RunStatus, Service, SourceRun
-from core.parallel import default_workers, relaxed_gc
+from core.parallel import default_workers
 from core.report.to_jsonl import write_jsonl
 from core.report.to_nmap_xml import write_nmap_xml
 from core.store import Store
@@ -119,8 +119,7 @@ def import_into_store(
         claims: Iterator[Observation] = (claim.observation for claim in stream)
         if seen is not None:
             claims = _remember(claims, seen)
-        with relaxed_gc():  # a bulk loop: see core.parallel
-            stored = store.add_observations(run_id, claims)
+        stored = store.add_observations(run_id, claims)  # relaxes the GC for the whole stream
     except InputError as exc:
         _finish(store, run_id, report, RunStatus.FAILED, str(exc))
         raise InputError(

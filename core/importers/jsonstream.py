@@ -48,7 +48,7 @@ def json_lines(lines: Iterable[tuple[int, str]]) -> Iterator[tuple[int, Any | Js
 def _loads(text: str) -> Any:
     # pydantic-core's parser (Rust) reads a line in about two thirds of json's time. It
     # accepts nothing json.loads refuses and reads what both accept to equal values; where
-    # it refuses (a lone surrogate escape, NaN, which json takes), json.loads has the last
+    # it refuses (a lone surrogate escape, which json takes), json.loads has the last
     # word, so results and error messages are json's exactly. (orjson is faster still, but
     # turns integers beyond 64 bits into floats without a word.)
     try:
@@ -61,7 +61,7 @@ def ndjson_records(lines: Iterable[tuple[int, str]]) -> Iterator[tuple[int, Any 
     """Records of a JSON-lines file: `json_lines` with top-level arrays flattened.
 
     Every line stands alone, so any run of a file's lines gives the records that the
-    whole file gives for those lines (core.importers.importer parses chunks in parallel).
+    whole file gives for those lines (core.importers.resolve parses chunks in parallel).
     """
     for number, value in json_lines(lines):
         if isinstance(value, list):
