@@ -109,22 +109,19 @@ def endpoint_of(index: int) -> tuple[str, int]:
     return f"{V4_NETS[net]}{last}", port
 
 
-def banner(index: int, scan: int) -> dict[str, Any]:
-    """One Shodan-banner-shaped dict for endpoint `index` seen in scan round `scan`."""
+def endpoint_record(index: int) -> tuple[dict[str, Any], tuple[str, ...]]:
+    """What every banner of endpoint `index` shares, and the versions its product cycles
+    through (empty when it names no product). Built once per endpoint, not per sighting."""
     ip, port = endpoint_of(index)
     module, product, versions = CATALOGUE.get(port, ("auto", None, ("",)))
     if port not in CATALOGUE and index % 3 == 0:
         module, product, versions = "http", "lighttpd", ("1.4.73",)
-    # Deterministic jitter inside the scan's day: cheap, and the same in every worker.
-    when = FIRST_SCAN + timedelta(days=7 * scan, seconds=(index * 7919 + scan * 104729) % _DAY)
     hostname = _HOSTNAMES[index % 997]
     record: dict[str, Any] = {
         "ip_str": ip,
         "port": port,
         "transport": "tcp",
-        "timestamp": when.isoformat(timespec="microseconds")[:26],
-        "hash": (index * 2654435761 + scan) & 0x7FFFFFFF,
-        "_shodan": {"module": module, "crawler": "0123456789abcdef", "id": f"b{index}-{scan}"},
+        "_shodan": {"module": module, "crawler": "0123456789abcdef"},
         "data": f"{product or 'unknown'} banner {index}\r\n",
         "org": "Example Org",
         "asn": f"AS{64496 + index % 16}",
@@ -133,7 +130,6 @@ def banner(index: int, scan: int) -> dict[str, Any]:
     }
     if product is not None:
         record["product"] = product
-        record["version"] = versions[(index + scan // 2) % len(versions)]
     if module in ("http", "https"):
         record["http"] = {"status": 200, "title": "Example Domain", "server": product}
     if module == "https":
@@ -152,6 +148,26 @@ def banner(index: int, scan: int) -> dict[str, Any]:
         record["vulns"] = {"CVE-2021-23017": {"cvss": 7.7, "verified": False}}
     if index % 50 == 0:
         record["tags"] = ["cdn"]
+    return record, versions if product is not None else ()
+
+
+def banner(
+    index: int, scan: int, shared: tuple[dict[str, Any], tuple[str, ...]] | None = None
+) -> dict[str, Any]:
+    """One Shodan-banner-shaped dict for endpoint `index` seen in scan round `scan`.
+
+    `shared` is `endpoint_record(index)`, when the caller has it already. The banners of
+    one endpoint share its nested values: the normalizer only reads them.
+    """
+    base, versions = shared or endpoint_record(index)
+    # Deterministic jitter inside the scan's day: cheap, and the same in every worker.
+    when = FIRST_SCAN + timedelta(days=7 * scan, seconds=(index * 7919 + scan * 104729) % _DAY)
+    record = base.copy()
+    record["timestamp"] = when.isoformat(timespec="microseconds")[:26]
+    record["hash"] = (index * 2654435761 + scan) & 0x7FFFFFFF
+    record["_shodan"] = {**base["_shodan"], "id": f"b{index}-{scan}"}
+    if versions:
+        record["version"] = versions[(index + scan // 2) % len(versions)]
     return record
 
 
@@ -184,11 +200,12 @@ def raw_pages(blocks: Iterable[tuple[int, int]]) -> Iterator[RawRecord]:
     """
     for start, quota in blocks:
         emitted = 0
+        shared = [(i, _rounds(i), endpoint_record(i)) for i in range(start, start + BLOCK)]
         for scan in range(5):
             matches: list[dict[str, Any]] = []
-            for i in range(start, start + BLOCK):
-                if scan < _rounds(i) and emitted < quota:
-                    matches.append(banner(i, scan))
+            for i, rounds, record in shared:
+                if scan < rounds and emitted < quota:
+                    matches.append(banner(i, scan, record))
                     emitted += 1
             for offset in range(0, len(matches), PAGE):
                 yield RawRecord(
