@@ -11,6 +11,7 @@ import ipaddress
 from collections.abc import Collection, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from itertools import islice
+from operator import itemgetter
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -42,6 +43,16 @@ BATCH = 5000
 """Rows per executemany and per commit: large enough to amortise a commit, small enough
 that memory stays flat and an interruption loses at most one batch in flight."""
 
+SORTED_ROWS = 50_000
+"""Observations are written in blocks of this many, sorted by endpoint. The (ip, port,
+transport) index is a B-tree the whole history shares: rows in arrival order (a search's
+are scattered over it) dirty about one of its pages each, which every commit writes out
+again, while a sorted block touches each page once. Measured on a million Shodan-shaped
+rows: 8.0 us a row unsorted, 5.0 sorted in these blocks, 3.0 with no index at all."""
+
+_ENDPOINT_OF_ROW = itemgetter(
+    *(codec.OBS_COLUMNS.index(name) for name in ("ip", "port", "transport"))
+)
 _IN_CHUNK = 500  # addresses per `ip IN (...)`: well under every backend's parameter limit
 _YIELD_PER = 2000  # rows fetched per round trip while streaming
 
@@ -234,19 +245,35 @@ class Store:
                 )
 
     def add_observations(self, run_id: int, observations: Iterable[Observation]) -> int:
-        """Append observations to the history, committing every BATCH; returns the count.
+        """Append observations to the history; returns the count.
 
-        `observations` is consumed lazily, so a generator of any length is fine.
+        `observations` is consumed lazily, so a generator of any length is fine: it is
+        written in sorted blocks of SORTED_ROWS, each committed every BATCH rows. When the
+        generator fails or is interrupted, what it had already given is written before
+        the exception goes on.
         """
         values, time = codec.observation_values, self._time
         count = 0
+        rows: list[tuple[Any, ...]] = []
         with relaxed_gc():  # a bulk loop (and the caller's generator feeding it)
-            for batch in _batches(observations, BATCH):
-                rows = [values(run_id, obs, time) for obs in batch]
-                with self._write("storing observations") as conn:
-                    self._insert_observations.execute_values(conn, rows)
-                count += len(rows)
-        return count
+            try:
+                for obs in observations:
+                    rows.append(values(run_id, obs, time))
+                    if len(rows) == SORTED_ROWS:
+                        block, rows = rows, []
+                        count += self._insert_sorted(block)
+            except BaseException:
+                self._insert_sorted(rows)  # the input's failure: keep what it gave
+                raise
+            return count + self._insert_sorted(rows)
+
+    def _insert_sorted(self, rows: list[tuple[Any, ...]]) -> int:
+        # Stable: an endpoint's rows keep their order, and so their ids do.
+        rows.sort(key=_ENDPOINT_OF_ROW)
+        for batch in _batches(rows, BATCH):
+            with self._write("storing observations") as conn:
+                self._insert_observations.execute_values(conn, batch)
+        return len(rows)
 
     def iter_endpoint_observations(
         self, ips: Collection[str] | None = None

@@ -205,11 +205,13 @@ def test_a_bad_address_filter_is_an_input_error(store: Store) -> None:
         _all(store, ips=["not-an-ip"])
 
 
-def test_observations_are_written_in_committed_batches(
+def test_an_interrupted_stream_keeps_every_observation_it_gave(
     store: Store, db_url: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    # Given a source that fails after yielding 25 observations, with batches of 10
-    monkeypatch.setattr(store_module, "BATCH", 10)
+    # Given a source that fails after yielding 25 observations, with sorted blocks of 10
+    # written in batches of 4: two blocks are written, five observations wait in a third
+    monkeypatch.setattr(store_module, "SORTED_ROWS", 10)
+    monkeypatch.setattr(store_module, "BATCH", 4)
     run_id = store.start_run("enrich", [])
 
     def interrupted() -> Iterator[Observation]:
@@ -221,9 +223,34 @@ def test_observations_are_written_in_committed_batches(
     with pytest.raises(KeyboardInterrupt):
         store.add_observations(run_id, interrupted())
 
-    # Then the complete batches are durable: a new connection sees them
+    # Then all of them are durable, the waiting ones too: a new connection sees them
     with Store(db_url) as reopened:
-        assert sum(len(group) for _, group in reopened.iter_endpoint_observations()) == 20
+        stored = [
+            obs.endpoint.port for _, group in reopened.iter_endpoint_observations() for obs in group
+        ]
+    assert sorted(stored) == list(range(1, 26))
+
+
+def test_sorted_blocks_keep_each_endpoints_observations_in_the_order_given(
+    store: Store, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Given blocks of 7, and three sightings of each of five endpoints given round by
+    # round (a search's order: every endpoint once, then again), told apart by banner
+    monkeypatch.setattr(store_module, "SORTED_ROWS", 7)
+    run_id = store.start_run("enrich", [])
+    ips = [f"192.0.2.{n}" for n in (9, 3, 7, 1, 5)]
+    given = [
+        observation(ip, 443).model_copy(update={"banner": f"round {round_}"})
+        for round_ in range(3)
+        for ip in ips
+    ]
+
+    # When they are stored
+    assert store.add_observations(run_id, given) == 15
+
+    # Then each endpoint reads back with its sightings in the order they were given
+    read = {endpoint.ip: [obs.banner for obs in group] for endpoint, group in _all(store)}
+    assert read == {ip: ["round 0", "round 1", "round 2"] for ip in ips}
 
 
 def test_services_can_be_written_while_observations_are_streamed(store: Store) -> None:
