@@ -15,7 +15,7 @@ from typing import Protocol
 
 from core.credits import CostEstimate
 from core.errors import SourceError
-from core.models import Observation, RawRecord, RunStatus, SourceRun
+from core.models import Observation, RawRecord, RunStatus, SourceRun, replaced
 from core.pipeline.harmonize import harmonize
 from core.store import Store
 from core.targets import Job, Scope
@@ -110,7 +110,7 @@ async def _run_source(
                 status = RunStatus.PARTIAL
                 observations = []
             kept = [
-                harmonize(obs).model_copy(update={"raw_id": raw_id})
+                replaced(harmonize(obs), raw_id=raw_id)
                 for obs in observations
                 if obs.endpoint.ip in scope  # passive data names third parties: not ours
             ]

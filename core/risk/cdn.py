@@ -20,7 +20,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from core.models import Endpoint, PortState, Service, Status, Transport
+from core.models import Endpoint, PortState, Service, Status, Transport, replaced
 from core.risk.addresses import ip_sort_key
 
 CDN_TAG = "cdn"
@@ -127,7 +127,7 @@ def mark_edges(services: Iterable[Service], db: CdnDatabase) -> Iterator[Service
             and service.status is not Status.CDN_EDGE
             and db.edge(service) is not None
         ):
-            yield service.model_copy(update={"status": Status.CDN_EDGE})
+            yield replaced(service, status=Status.CDN_EDGE)
         else:
             yield service
 

@@ -40,7 +40,7 @@ from enum import StrEnum
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from core.models import Colour, Endpoint, PortState, Service, Vuln
+from core.models import Colour, Endpoint, PortState, Service, Vuln, replaced
 from core.risk.allowlist import EMPTY, Allowlist
 from core.risk.catalogue import Catalogue, default_catalogue
 from core.risk.cdn import CdnDatabase, default_cdns, mark_edges
@@ -264,7 +264,7 @@ def annotate(
     catalogue = catalogue or default_catalogue()
     for svc in mark_edges(services, cdns or default_cdns()):
         colour = catalogue.classify(svc.service, svc.product).colour
-        yield svc if svc.colour is colour else svc.model_copy(update={"colour": colour})
+        yield svc if svc.colour is colour else replaced(svc, colour=colour)
 
 
 def _describe(svc: Service) -> str:

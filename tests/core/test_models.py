@@ -18,6 +18,7 @@ from core.models import (
     _already_canonical,
     _canonical_ip,
     _utc,
+    replaced,
     trusted,
 )
 from tests.core.store.factories import full_observation
@@ -125,3 +126,19 @@ def test_trusted_builds_without_validating() -> None:
     endpoint = trusted(Endpoint, {"ip": "192.0.2.9", "port": 7, "transport": Transport.UDP})
     assert endpoint == Endpoint(ip="192.0.2.9", port=7, transport="udp")
     assert endpoint.model_fields_set == {"ip", "port", "transport"}
+
+
+def test_replaced_is_model_copy_with_an_update() -> None:
+    original = full_observation()
+    copied = replaced(original, raw_id=42, banner=None)
+    expected = original.model_copy(update={"raw_id": 42, "banner": None})
+    assert copied == expected
+    assert list(copied.__dict__) == list(expected.__dict__)  # serialised in this order
+    assert copied.model_fields_set == expected.model_fields_set
+    assert copied.model_dump_json() == expected.model_dump_json()
+    assert original.raw_id != 42  # the original is untouched
+
+
+def test_replaced_refuses_a_field_the_model_does_not_have() -> None:
+    with pytest.raises(ValueError, match="Observation has no field colour"):
+        replaced(full_observation(), colour="red")
