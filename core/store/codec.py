@@ -177,7 +177,40 @@ def observation_values(run_id: int, obs: Observation, time: TimeCodec) -> tuple[
     )
 
 
-def observation(endpoint: Endpoint, row: Sequence[Any]) -> Observation:
+class ExtraDecoder:
+    """The `extra` column's JSON to field values, reusing the previous row's when the text
+    repeats. Rows come grouped by endpoint, and an endpoint's sightings often carry the
+    same banner, certificate and names; the values are immutable, so sharing is safe."""
+
+    def __init__(self) -> None:
+        self._text: str | None = None
+        self._values: dict[str, Any] = {}
+
+    def __call__(self, text: str) -> dict[str, Any]:
+        if text != self._text:
+            self._values = self._decode(text)
+            self._text = text
+        return self._values
+
+    @staticmethod
+    def _decode(text: str) -> dict[str, Any]:
+        extra = from_json(text)
+        unknown = extra.keys() - _EXTRA_DECODERS.keys()
+        if unknown:
+            # A field this code does not know: written by a newer portintel.
+            raise StoreError(
+                f"stored observations hold fields this portintel does not know "
+                f"({', '.join(sorted(unknown))}): upgrade portintel to read this store"
+            )
+        return {
+            name: None if value is None else _EXTRA_DECODERS[name](value)
+            for name, value in extra.items()
+        }
+
+
+def observation(
+    endpoint: Endpoint, row: Sequence[Any], extras: ExtraDecoder | None = None
+) -> Observation:
     """Rebuild an Observation from a row of (ip, port, transport, *OBS_FIELDS, extra)."""
     decode = TimeCodec.decode
     values = _OBS_TEMPLATE.copy()
@@ -193,16 +226,7 @@ def observation(endpoint: Endpoint, row: Sequence[Any]) -> Observation:
     values["version"] = row[11]
     values["raw_id"] = row[12]
     if row[13]:
-        extra = from_json(row[13])
-        unknown = extra.keys() - _EXTRA_DECODERS.keys()
-        if unknown:
-            # A field this code does not know: written by a newer portintel.
-            raise StoreError(
-                f"stored observations hold fields this portintel does not know "
-                f"({', '.join(sorted(unknown))}): upgrade portintel to read this store"
-            )
-        for name, value in extra.items():
-            values[name] = None if value is None else _EXTRA_DECODERS[name](value)
+        values.update((extras or ExtraDecoder())(row[13]))
     return trusted(Observation, values)
 
 
@@ -213,6 +237,7 @@ def group_observations(
     key: tuple[Any, Any, Any] | None = None
     endpoint: Endpoint | None = None
     group: list[Observation] = []
+    extras = ExtraDecoder()
     for row in rows:
         row_key = (row[0], row[1], row[2])
         if row_key != key:
@@ -225,7 +250,7 @@ def group_observations(
             )
             group = []
         assert endpoint is not None
-        group.append(observation(endpoint, row))
+        group.append(observation(endpoint, row, extras))
     if endpoint is not None:
         yield endpoint, group
 
