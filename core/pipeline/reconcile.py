@@ -16,15 +16,18 @@ from datetime import datetime
 from typing import Protocol
 
 from core.models import (
+    Conflict,
     Endpoint,
     Evidence,
     Kind,
     Observation,
     PortState,
     Service,
+    SourceSeen,
     Status,
     TlsSummary,
     Vuln,
+    trusted,
 )
 from core.naming import canonical_service
 from core.parallel import relaxed_gc
@@ -42,6 +45,8 @@ _STATE_TIE = {
     PortState.CLOSED: 0,
 }
 _CONFLICT_FIELDS = ("service", "product", "version")
+# The fields a Service built from a dict of all the others would record as set.
+_VALIDATED_FIELDS = frozenset(Service.model_fields) - {"colour"}
 
 
 def _recency(obs: Observation) -> tuple[datetime, datetime, int, str, str, str, str]:
@@ -126,27 +131,30 @@ class _Folded:
         return values
 
 
-def _per_source(folded: _Folded) -> list[dict[str, object]]:
-    """SourceSeen values per source, in name order (validated with the Service)."""
-    return [
-        {
-            "source": source,
-            "first_seen": group[-1].seen_at,  # newest first, so the last is the oldest
-            "last_seen": group[0].seen_at,
-            "state": group[0].state,
-        }
+def _per_source(folded: _Folded) -> tuple[SourceSeen, ...]:
+    """Each source's first and last sighting and newest state, sources in name order."""
+    return tuple(
+        trusted(
+            SourceSeen,
+            {
+                "source": source,
+                "first_seen": group[-1].seen_at,  # newest first, so the last is the oldest
+                "last_seen": group[0].seen_at,
+                "state": group[0].state,
+            },
+        )
         for source, group in sorted(folded.by_source.items())
-    ]
+    )
 
 
-def _conflicts(folded: _Folded) -> list[dict[str, object]]:
-    """Conflict values for each field the sources' newest claims disagree on."""
-    conflicts: list[dict[str, object]] = []
+def _conflicts(folded: _Folded) -> tuple[Conflict, ...]:
+    """A Conflict for each field the sources' newest claims disagree on."""
+    conflicts: list[Conflict] = []
     for field in _CONFLICT_FIELDS:
         values = folded.newest_values(field)
         if len({value.casefold() for value in values.values()}) > 1:
-            conflicts.append({"field": field, "values": values})
-    return conflicts
+            conflicts.append(trusted(Conflict, {"field": field, "values": values}))
+    return tuple(conflicts)
 
 
 def _services_disagree(folded: _Folded) -> bool:
@@ -227,8 +235,11 @@ def reconcile(observations: Sequence[Observation]) -> Service:
     winner, version = _choose(newest_first)
     seen = folded.open_claims or newest_first  # when was it open; else when was it seen
     banner = winner.banner if winner is not None and winner.banner is not None else folded.banner
-    # One validation of plain values, nested ones included, in pydantic's core.
-    return Service.model_validate(
+    # Built without validating again: every value comes from validated observations and
+    # is of its field's type by construction, and validation would cost more than all the
+    # rest of reconcile. `trusted` wants every field, in the model's declaration order.
+    return trusted(
+        Service,
         {
             "endpoint": endpoint,
             "state": state,
@@ -249,7 +260,9 @@ def reconcile(observations: Sequence[Observation]) -> Service:
             "http_title": folded.http_title,
             "banner": banner,
             "tls": folded.tls,
-        }
+            "colour": None,  # core.risk.scoring.annotate's to set
+        },
+        set(_VALIDATED_FIELDS),
     )
 
 

@@ -16,6 +16,7 @@ from core.models import (
     Kind,
     Observation,
     PortState,
+    Service,
     SourceSeen,
     Status,
     TlsSummary,
@@ -422,6 +423,40 @@ def test_the_result_does_not_depend_on_the_order_of_the_observations() -> None:
     expected = reconcile(observations)
     for order in itertools.permutations(observations):
         assert reconcile(list(order)) == expected
+
+
+ALL_CASES = [
+    case[0]
+    for table in (
+        STATUS_CASES,
+        PER_SOURCE_CASES,
+        CHOICE_CASES,
+        CONFLICT_CASES,
+        SEEN_CASES,
+        UNION_CASES,
+    )
+    for case in table.values()
+]
+
+
+@pytest.mark.parametrize("observations", ALL_CASES)
+def test_the_service_is_what_validating_its_values_would_build(
+    observations: list[Observation],
+) -> None:
+    # reconcile builds the Service without validating it again (core.models.trusted):
+    # validating what it built must give an equal model, with the fields in declaration
+    # order and the same fields counted as set.
+    service = reconcile(observations)
+    values = {name: getattr(service, name) for name in Service.model_fields if name != "colour"}
+    validated = Service.model_validate(values)
+    assert service == validated
+    assert list(service.__dict__) == list(Service.model_fields)
+    assert service.model_fields_set == validated.model_fields_set
+    for seen in service.per_source:
+        assert seen == SourceSeen.model_validate(seen.__dict__)
+    for conflict in service.conflicts:
+        assert conflict == Conflict.model_validate(conflict.__dict__)
+    assert service.model_dump_json() == validated.model_dump_json()
 
 
 def test_nothing_to_reconcile_is_an_error() -> None:
