@@ -71,6 +71,27 @@ def test_an_unknown_stored_field_asks_for_an_upgrade() -> None:
         codec.observation(observation().endpoint, tuple(row[name] for name in READ_ORDER))
 
 
+def test_grouped_rows_decode_each_rows_own_extra_when_texts_repeat_and_change() -> None:
+    # Given one endpoint's rows whose extras go A, A, B, A (the reader reuses the
+    # previous row's decoded extra while the text repeats), and a row with none
+    time = codec.TimeCodec(text=True)
+    given = [
+        observation(banner="A", tags=("cdn",)),
+        observation(banner="A", tags=("cdn",)),
+        observation(banner="B", hostnames=("b.example",)),
+        observation(banner="A", tags=("cdn",)),
+        observation(),
+    ]
+    rows = [tuple(_row(obs, time)[name] for name in READ_ORDER) for obs in given]
+
+    # When they are read back as the store reads them
+    [(_, back)] = list(codec.group_observations(rows))
+
+    # Then each is its own observation again
+    assert back == given
+    assert [obs.model_dump_json() for obs in back] == [obs.model_dump_json() for obs in given]
+
+
 @pytest.mark.parametrize(
     "value",
     [
