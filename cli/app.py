@@ -42,6 +42,7 @@ from connectors.registry import Chosen, SourceState, open_connectors, select
 from core.config import load_settings
 from core.errors import InputError, PortintelError, SourceError
 from core.models import RunStatus, SourceRun
+from core.parallel import storing_workers
 from core.pipeline.ingest import estimate, ingest, overall_status
 from core.pipeline.reconcile import reconcile_all
 from core.pipeline.verify import (
@@ -302,7 +303,7 @@ def _run(
                 status = active
             elif status is RunStatus.FAILED:
                 status = RunStatus.PARTIAL  # the probes ran, the providers did not answer
-        reconcile_all(store, run_id, ips=set(scope.addresses()))
+        reconcile_all(store, run_id, ips=set(scope.addresses()), workers=storing_workers())
         with open_output(output) as out:
             services = store.services(run_id)
             if fmt is Format.JSON:

@@ -25,6 +25,7 @@ from cli.import_cmds import import_into_store, open_import, report_lines
 from core.errors import InputError
 from core.importers.detect import detect
 from core.models import Endpoint, Kind, Observation, RunStatus
+from core.parallel import storing_workers
 from core.pipeline.reconcile import reconcile_all
 from core.pipeline.verdicts import ClaimVerdict, Verdict, judge
 from core.pipeline.verify import VerifyOptions, plan_claims
@@ -112,7 +113,7 @@ def verify_findings(
         status = RunStatus.INTERRUPTED
         note(f"probing {plan.size():,} claimed endpoints on {len(plan.hosts):,} hosts")
         asyncio.run(probe(store, run_id, plan, scope, options))
-        reconcile_all(store, run_id, ips=set(scope.addresses()))
+        reconcile_all(store, run_id, ips=set(scope.addresses()), workers=storing_workers())
         probes = _newest_probes(store, plan.hosts)
         vantages = {ip: vantage(ip) for ip in plan.hosts}
         counts = dict.fromkeys(Verdict, 0)

@@ -53,14 +53,25 @@ ITEM_TIMEOUT = 600.0
 _BULK_GC_THRESHOLD = 20_000
 
 
+def usable_cores() -> int:
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        return os.cpu_count() or 1
+
+
 def default_workers() -> int:
     """Worker processes for bulk work on this machine: one per usable core but the main
     process's, capped at MAX_WORKERS; 1 (no workers: all here) below MIN_CORES."""
-    try:
-        cores = len(os.sched_getaffinity(0))
-    except AttributeError:  # not on Linux
-        cores = os.cpu_count() or 1
+    cores = usable_cores()
     return 1 if cores < MIN_CORES else min(cores - 1, MAX_WORKERS)
+
+
+def storing_workers() -> int:
+    """Worker processes for bulk work whose results the workers store themselves (only a
+    count comes back, so MIN_CORES does not apply): one per usable core, as the main
+    process only waits; capped at MAX_WORKERS."""
+    return min(usable_cores(), MAX_WORKERS)
 
 
 @contextlib.contextmanager

@@ -15,6 +15,7 @@ from collections.abc import Collection, Iterable, Iterator, Sequence
 from datetime import datetime
 from typing import Protocol
 
+from core.errors import StoreError
 from core.models import (
     Conflict,
     Endpoint,
@@ -30,7 +31,7 @@ from core.models import (
     trusted,
 )
 from core.naming import canonical_service
-from core.parallel import relaxed_gc
+from core.parallel import ordered_map, relaxed_gc
 from core.risk.cdn import default_cdns
 from core.risk.scoring import annotate
 
@@ -269,6 +270,17 @@ def reconcile(observations: Sequence[Observation]) -> Service:
 class ServiceStore(Protocol):
     """What `reconcile_all` needs of a store (core.store.Store provides it)."""
 
+    @property
+    def shareable(self) -> bool: ...
+
+    def release(self) -> None: ...
+
+    def reopen(self) -> ServiceStore: ...
+
+    def address_shares(
+        self, ips: Collection[str] | None, observations: int
+    ) -> Iterator[list[str]]: ...
+
     def iter_endpoint_observations(
         self, ips: Collection[str] | None = None
     ) -> Iterator[tuple[Endpoint, list[Observation]]]: ...
@@ -276,13 +288,65 @@ class ServiceStore(Protocol):
     def save_services(self, run_id: int, services: Iterable[Service]) -> int: ...
 
 
-def reconcile_all(store: ServiceStore, run_id: int, ips: Collection[str] | None = None) -> int:
+SHARE = 50_000
+"""Observations per share of the work a worker process takes at a time: a second or two
+of it, so shares balance across workers and an interruption waits for little."""
+
+
+def reconcile_all(
+    store: ServiceStore, run_id: int, ips: Collection[str] | None = None, *, workers: int = 1
+) -> int:
     """Reconcile every endpoint in the store's history (or those of `ips`) into run `run_id`.
 
     Streams: one endpoint's observations are in memory at a time, and the services are
     written in the store's batches as they are made. Returns how many were saved.
+
+    With `workers` > 1 the addresses are cut into shares that many processes reconcile
+    side by side, each reading and writing the database itself (only counts come back).
+    An endpoint lives in one share and reconcile is pure, so the services are the same.
+    The shares hold the addresses in scope, as `ips` does. Less than two shares of work,
+    or a store no other process can open (in-memory SQLite), is reconciled here.
     """
+    if workers > 1 and store.shareable:
+        shares = list(store.address_shares(ips, SHARE))
+        if len(shares) > 1:
+            return _in_workers(store, run_id, shares, workers)
     services = (reconcile(group) for _, group in store.iter_endpoint_observations(ips))
     with relaxed_gc():  # a bulk loop: see core.parallel
         # Scoring's first step rides along: each service is stored with its risk colour.
         return store.save_services(run_id, annotate(services))
+
+
+def _in_workers(store: ServiceStore, run_id: int, shares: list[list[str]], workers: int) -> int:
+    store.release()  # the workers are forked: no open connection may cross into them
+    saved = 0
+    for result in ordered_map(
+        _reconcile_share,
+        shares,
+        workers=min(workers, len(shares)),
+        initializer=_open_share_store,
+        initargs=(store, run_id),
+    ):
+        if isinstance(result, str):
+            raise StoreError(result)
+        saved += result
+    return saved
+
+
+# A worker process's own connection to the store, opened once per worker after the fork.
+_share_store: ServiceStore | None = None
+_share_run = 0
+
+
+def _open_share_store(store: ServiceStore, run_id: int) -> None:
+    global _share_store, _share_run
+    _share_store, _share_run = store.reopen(), run_id
+
+
+def _reconcile_share(ips: list[str]) -> int | str:
+    """One share, in a worker: the count saved, or what went wrong (as text)."""
+    assert _share_store is not None, "the worker's initializer opens the store"
+    try:
+        return reconcile_all(_share_store, _share_run, ips)
+    except StoreError as exc:
+        return str(exc)

@@ -30,7 +30,7 @@ def shown(url: sa.URL) -> str:
     return url.render_as_string(hide_password=True)
 
 
-def _sqlite_file(url: sa.URL) -> Path | None:
+def sqlite_file(url: sa.URL) -> Path | None:
     """The file behind a SQLite URL; None for in-memory or URI-style databases."""
     database = url.database
     if url.get_backend_name() != "sqlite" or not database or database == ":memory:":
@@ -63,7 +63,7 @@ def create_engine(url: str) -> sa.Engine:
         parsed = sa.make_url(url)
     except sa.exc.ArgumentError as exc:
         raise StoreError(f"cannot open the store: {url!r} is not a database URL; {_HINT}") from exc
-    path = _sqlite_file(parsed)
+    path = sqlite_file(parsed)
     if path is not None:
         try:
             path.parent.mkdir(parents=True, exist_ok=True)

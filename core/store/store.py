@@ -33,22 +33,24 @@ from core.models import (
 from core.parallel import relaxed_gc
 from core.store import codec, tables
 from core.store.bulk import BulkInsert
-from core.store.engine import open_engine, shown
+from core.store.engine import open_engine, shown, sqlite_file
 from core.store.shards import ShardRecord
 from core.verify.tls.model import TlsProfile, profile_from_json, profile_json
 
 T = TypeVar("T")
 
 BATCH = 5000
-"""Rows per executemany and per commit: large enough to amortise a commit, small enough
-that memory stays flat and an interruption loses at most one batch in flight."""
+"""Services per executemany and per commit: large enough to amortise a commit, small
+enough that memory stays flat and an interruption loses at most one batch in flight."""
 
 SORTED_ROWS = 50_000
-"""Observations are written in blocks of this many, sorted by endpoint. The (ip, port,
-transport) index is a B-tree the whole history shares: rows in arrival order (a search's
-are scattered over it) dirty about one of its pages each, which every commit writes out
-again, while a sorted block touches each page once. Measured on a million Shodan-shaped
-rows: 8.0 us a row unsorted, 5.0 sorted in these blocks, 3.0 with no index at all."""
+"""Observations are written in blocks of this many, sorted by endpoint, one transaction a
+block. The (ip, port, transport) index is a B-tree the whole history shares: rows in
+arrival order (a search's are scattered over it) dirty about one of its pages each, which
+every commit writes out again, while a sorted block touches each page once. Measured on a
+million Shodan-shaped rows: 8.0 us a row unsorted, 5.0 sorted in these blocks, 3.0 with
+no index at all. One commit a block also means fewer turns at the write lock when
+several processes store at once."""
 
 _ENDPOINT_OF_ROW = itemgetter(
     *(codec.OBS_COLUMNS.index(name) for name in ("ip", "port", "transport"))
@@ -94,6 +96,20 @@ class Store:
 
     def close(self) -> None:
         self._engine.dispose()
+
+    @property
+    def shareable(self) -> bool:
+        """Can another process open this database? (Not an in-memory SQLite one.)"""
+        return self._engine.dialect.name != "sqlite" or sqlite_file(self._engine.url) is not None
+
+    def release(self) -> None:
+        """Close the idle connections (the Store stays usable: it opens new ones)."""
+        self._engine.dispose()
+
+    def reopen(self) -> Store:
+        """Another Store on the same database, with connections of its own: what a forked
+        worker process uses (a connection must not cross a fork)."""
+        return Store(self.url)
 
     def __enter__(self) -> Store:
         return self
@@ -248,9 +264,9 @@ class Store:
         """Append observations to the history; returns the count.
 
         `observations` is consumed lazily, so a generator of any length is fine: it is
-        written in sorted blocks of SORTED_ROWS, each committed every BATCH rows. When the
-        generator fails or is interrupted, what it had already given is written before
-        the exception goes on.
+        written in sorted blocks of SORTED_ROWS, a transaction each. When the generator
+        fails or is interrupted, what it had already given is written before the
+        exception goes on.
         """
         values, time = codec.observation_values, self._time
         count = 0
@@ -270,9 +286,8 @@ class Store:
     def _insert_sorted(self, rows: list[tuple[Any, ...]]) -> int:
         # Stable: an endpoint's rows keep their order, and so their ids do.
         rows.sort(key=_ENDPOINT_OF_ROW)
-        for batch in _batches(rows, BATCH):
-            with self._write("storing observations") as conn:
-                self._insert_observations.execute_values(conn, batch)
+        with self._write("storing observations") as conn:
+            self._insert_observations.execute_values(conn, rows)
         return len(rows)
 
     def iter_endpoint_observations(
@@ -291,6 +306,29 @@ class Store:
         # Chunks in sorted order keep the overall output ordered as without a filter.
         for chunk in _batches(wanted, _IN_CHUNK):
             yield from self._endpoint_groups(chunk)
+
+    def address_shares(self, ips: Collection[str] | None, observations: int) -> Iterator[list[str]]:
+        """The stored addresses (all, or those of `ips`) in order, cut into runs that hold
+        about `observations` observations each (an address is never split): shares of
+        the work for processes that reconcile side by side. Streamed."""
+        obs = tables.observations.c
+        query = sa.select(obs.ip, sa.func.count()).group_by(obs.ip).order_by(obs.ip)
+        chunks: Iterable[list[str] | None] = [None]
+        if ips is not None:
+            chunks = _batches(sorted({_canonical(ip) for ip in ips}), _IN_CHUNK)
+        share: list[str] = []
+        held = 0
+        with self._read("sharing out addresses") as conn:
+            for chunk in chunks:
+                chosen = query if chunk is None else query.where(obs.ip.in_(chunk))
+                for ip, count in conn.execution_options(yield_per=_YIELD_PER).execute(chosen):
+                    share.append(ip)
+                    held += count
+                    if held >= observations:
+                        yield share
+                        share, held = [], 0
+        if share:
+            yield share
 
     def _endpoint_groups(
         self, ips: list[str] | None

@@ -208,10 +208,9 @@ def test_a_bad_address_filter_is_an_input_error(store: Store) -> None:
 def test_an_interrupted_stream_keeps_every_observation_it_gave(
     store: Store, db_url: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    # Given a source that fails after yielding 25 observations, with sorted blocks of 10
-    # written in batches of 4: two blocks are written, five observations wait in a third
+    # Given a source that fails after yielding 25 observations, with sorted blocks of 10:
+    # two blocks are written, and five observations wait in a third
     monkeypatch.setattr(store_module, "SORTED_ROWS", 10)
-    monkeypatch.setattr(store_module, "BATCH", 4)
     run_id = store.start_run("enrich", [])
 
     def interrupted() -> Iterator[Observation]:
