@@ -9,9 +9,13 @@ over scan rounds, as search pages of up to 100 banners. Everything is lazy, so m
 not grow with --observations: peak RSS is printed at 100k and 1M observations (and each
 further power of ten) in both phases, which shows whether it stays flat.
 
-With --workers N each phase runs in N processes on shares of the data, all writing to the
-one SQLite file (its writers take turns): ingest by blocks of endpoints, reconcile by
-ranges of addresses (`reconcile_all(..., ips=share)`). The normalizer is the Shodan
+With --workers N each phase runs in N processes, all writing to the one SQLite file (its
+writers take turns). Ingest: the bench's own split, by blocks of endpoints, each process
+normalizing and storing its share (the product's ingest is paced by the providers' rate
+limits, and imports have bench/import_shodan.py). Reconcile: the product's own,
+`reconcile_all(..., workers=N)` as `portintel enrich` runs it, which forks N workers over
+shares of addresses; their peak RSS after their first and last share is printed instead
+of the per-stage split (--workers 1 gives that). The normalizer is the Shodan
 connector's own when it is importable, else a minimal bench-local mapping.
 The bar (issue): >= 50,000 observations/s end to end, flat memory.
 """
@@ -23,6 +27,7 @@ import cProfile
 import io
 import itertools
 import multiprocessing
+import os
 import pstats
 import resource
 import sys
@@ -34,8 +39,6 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
-
-import sqlalchemy as sa
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a checkout
 
@@ -50,8 +53,9 @@ from core.models import (
     Vuln,
 )
 from core.naming import canonical_service
+from core.pipeline import reconcile as reconcile_module
 from core.pipeline.reconcile import reconcile_all
-from core.store import Store, tables
+from core.store import Store
 
 Normalizer = Callable[[RawRecord], list[Observation]]
 
@@ -373,38 +377,57 @@ def ingest(url: str, run_id: int, blocks: list[tuple[int, int]], normalizer: str
     return Report(stored, spent, marks.seen, peak_rss_mib())
 
 
-def merge(url: str, run_id: int, ips: list[str] | None) -> Report:
-    """reconcile_all over some addresses (one worker's share), timing read/merge/write."""
+def merge(url: str, run_id: int, workers: int, peaks: Path) -> Report:
+    """reconcile_all over the whole store as the CLI runs it, in `workers` processes.
+
+    With one it runs here, timing read/merge/write; with more, reconcile_all forks its
+    own workers, whose peak RSS after each share `peaks` collects (see share_peaks).
+    """
     store = TimedStore(url)
     store.clock, store.marks = Clock(), Checkpoints("reconcile")
+    restore = share_peaks(peaks)
     try:
-        services = reconcile_all(store, run_id, ips)
+        services = reconcile_all(store, run_id, workers=workers)
     finally:
+        restore()
         store.close()
     spent = store.clock.spent
-    # reconcile_all also gives each service its risk colour (core.risk.scoring.annotate).
-    spent["reconcile+colour"] = spent.pop("_pulled") - spent["read observations"]
+    if "_pulled" in spent:  # reconciled here: the stages were timed
+        # reconcile_all also gives each service its risk colour (core.risk.scoring.annotate).
+        spent["reconcile+colour"] = spent.pop("_pulled") - spent["read observations"]
     return Report(services, spent, store.marks.seen, peak_rss_mib())
 
 
-def ip_shards(url: str, parts: int) -> list[list[str]]:
-    """The stored addresses cut into `parts` runs of about equal observation counts."""
-    obs = tables.observations.c
-    engine = sa.create_engine(url)
-    try:
-        with engine.connect() as conn:
-            counts = conn.execute(
-                sa.select(obs.ip, sa.func.count()).group_by(obs.ip).order_by(obs.ip)
-            ).all()
-    finally:
-        engine.dispose()
-    total = sum(n for _, n in counts)
-    shards: list[list[str]] = [[] for _ in range(parts)]
-    running = 0
-    for ip, n in counts:
-        shards[min(parts - 1, running * parts // total)].append(ip)
-        running += n
-    return shards
+def share_peaks(path: Path) -> Callable[[], None]:
+    """Have each reconcile worker append "pid peak-RSS-MiB" to `path` after every share.
+
+    A bench-only instrument: it wraps core.pipeline.reconcile's share function, which the
+    forked workers inherit. Returns the function that takes the wrapper off again.
+    """
+    real = reconcile_module._reconcile_share
+
+    def measured(ips: list[str]) -> int | str:
+        result = real(ips)
+        with path.open("a") as out:
+            out.write(f"{os.getpid()} {peak_rss_mib():.1f}\n")
+        return result
+
+    reconcile_module._reconcile_share = measured
+
+    def restore() -> None:
+        reconcile_module._reconcile_share = real
+
+    return restore
+
+
+def worker_peaks(path: Path) -> dict[str, list[float]]:
+    """Per reconcile worker (by pid), its peak RSS after each of its shares, in order."""
+    peaks: dict[str, list[float]] = {}
+    if path.exists():
+        for line in path.read_text().splitlines():
+            pid, rss = line.split()
+            peaks.setdefault(pid, []).append(float(rss))
+    return peaks
 
 
 def in_workers(
@@ -422,27 +445,26 @@ def run(observations: int, db: Path, normalizer: str, workers: int) -> None:
     with Store(url) as store:
         run_id = store.start_run("bench", ["192.0.2.0/24", "198.51.100.0/24", "203.0.113.0/24"])
     blocks = plan(observations)
+    peaks = db.with_name("reconcile-peaks.txt")
 
     t0 = time.perf_counter()
     stored = in_workers(
         workers, ingest, [(url, run_id, blocks[w::workers], normalizer) for w in range(workers)]
     )
     t1 = time.perf_counter()
-    shards = [None] if workers == 1 else ip_shards(url, workers)
-    merged = in_workers(workers, merge, [(url, run_id, shard) for shard in shards])
+    merged = merge(url, run_id, workers, peaks)
     t2 = time.perf_counter()
 
     count = sum(r.count for r in stored)
-    services = sum(r.count for r in merged)
     wall = t2 - t0
     spent: dict[str, float] = {}
-    for report in stored + merged:
+    for report in [*stored, merged]:
         for stage, seconds in report.spent.items():
             spent[stage] = spent.get(stage, 0.0) + seconds
-    print(f"observations: {count:,}  endpoints/services: {services:,}  workers: {workers}")
+    print(f"observations: {count:,}  endpoints/services: {merged.count:,}  workers: {workers}")
     print(f"end to end: {wall:.1f} s  ->  {count / wall:,.0f} observations/s")
     print(f"  phase 1 generate+normalize+store: {t1 - t0:6.1f} s wall")
-    print(f"  phase 2 read+reconcile+write:     {t2 - t1:6.1f} s wall")
+    print(f"  phase 2 read+reconcile+write:     {t2 - t1:6.1f} s wall (reconcile_all)")
     generated = spent["generate"] / workers
     print(
         f"  without the synthetic generator (its {generated:.1f} s per worker taken out): "
@@ -450,13 +472,23 @@ def run(observations: int, db: Path, normalizer: str, workers: int) -> None:
     )
     print("  seconds per stage, summed over workers (obs/s on one core):")
     for stage in STAGES:
-        print(f"    {stage:<20} {spent[stage]:7.2f} s  ({count / spent[stage]:>10,.0f})")
-    for phase, reports in (("store", stored), ("reconcile", merged)):
-        for n, report in enumerate(reports):
-            who = f"{phase}, worker {n}" if workers > 1 else phase
-            for seen, rss in report.marks:
-                print(f"  peak RSS after {seen:>10,} observations ({who}): {rss:7.1f} MiB")
-            print(f"  peak RSS at the end ({who}): {report.peak_rss:7.1f} MiB")
+        if stage in spent:
+            print(f"    {stage:<20} {spent[stage]:7.2f} s  ({count / spent[stage]:>10,.0f})")
+    if workers > 1:
+        print("    (phase 2 ran in reconcile_all's own workers: --workers 1 splits it too)")
+    for n, report in enumerate(stored):
+        who = f"store, worker {n}" if workers > 1 else "store"
+        for seen, rss in report.marks:
+            print(f"  peak RSS after {seen:>10,} observations ({who}): {rss:7.1f} MiB")
+        print(f"  peak RSS at the end ({who}): {report.peak_rss:7.1f} MiB")
+    for seen, rss in merged.marks:
+        print(f"  peak RSS after {seen:>10,} observations (reconcile): {rss:7.1f} MiB")
+    print(f"  peak RSS at the end (reconcile, this process): {merged.peak_rss:7.1f} MiB")
+    for n, shares in enumerate(worker_peaks(peaks).values()):
+        print(
+            f"  peak RSS of reconcile worker {n}: {shares[0]:7.1f} MiB after its first share, "
+            f"{shares[-1]:7.1f} MiB after its last ({len(shares)} shares)"
+        )
 
 
 STAGES = (
