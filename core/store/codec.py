@@ -258,46 +258,53 @@ def group_observations(
 # -- services ----------------------------------------------------------------------------
 
 
-def service_row(run_id: int, service: Service, time: TimeCodec) -> tuple[Any, ...]:
-    """The `services` row of one reconciled endpoint, in the table's column order."""
+def service_rows(
+    run_id: int, service: Service, time: TimeCodec
+) -> tuple[tuple[Any, ...], list[tuple[Any, ...]]]:
+    """The `services` row of one reconciled endpoint, and its `service_sources` rows (one
+    per source that spoke about it), each in its table's column order."""
     endpoint = service.endpoint
+    ip, port, transport = endpoint.ip, endpoint.port, _TEXT[endpoint.transport]
     colour = service.colour
-    return (
+    encode = time.encode
+    first, last = service.first_seen, service.last_seen
+    first_text, last_text = encode(first), encode(last)
+
+    def seen(value: datetime) -> Any:
+        # A source's times are most often the service's own: encoded once (a text time
+        # costs about a microsecond).
+        return first_text if value is first else last_text if value is last else encode(value)
+
+    row = (
         run_id,
-        endpoint.ip,
-        endpoint.port,
-        _TEXT[endpoint.transport],
+        ip,
+        port,
+        transport,
         _TEXT[service.state],
         _TEXT[service.status],
         service.service,
         service.product,
         service.version,
         service.chosen_from,
-        time.encode(service.first_seen),
-        time.encode(service.last_seen),
+        first_text,
+        last_text,
         None if colour is None else _TEXT[colour],
         _SERVICE_SERIALIZER.to_json(service).decode(),
     )
-
-
-def service_source_rows(run_id: int, service: Service, time: TimeCodec) -> list[tuple[Any, ...]]:
-    """One `service_sources` row per source that spoke about the endpoint (column order)."""
-    endpoint = service.endpoint
-    ip, port, transport = endpoint.ip, endpoint.port, _TEXT[endpoint.transport]
-    encode = time.encode
-    return [
+    sources = [
         (
             run_id,
             ip,
             port,
             transport,
-            seen.source,
-            encode(seen.first_seen),
-            encode(seen.last_seen),
-            _TEXT[seen.state],
+            source.source,
+            seen(source.first_seen),
+            seen(source.last_seen),
+            _TEXT[source.state],
         )
-        for seen in service.per_source
+        for source in service.per_source
     ]
+    return row, sources
 
 
 def service(data: str) -> Service:

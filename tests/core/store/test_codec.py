@@ -143,17 +143,22 @@ def test_service_rows_are_in_the_tables_column_order() -> None:
         ]
     ).model_copy(update={"colour": Colour.YELLOW})
     time = codec.TimeCodec(text=True)
-    row = dict(
-        zip([c.name for c in tables.services.columns], codec.service_row(1, svc, time), strict=True)
-    )
+    service_row, source_rows = codec.service_rows(1, svc, time)
+    row = dict(zip([c.name for c in tables.services.columns], service_row, strict=True))
     assert (row["ip"], row["port"], row["transport"]) == ("2001:db8::10", 8443, "tcp")
     assert (row["state"], row["status"], row["colour"]) == ("open", "cdn-edge", "yellow")
     assert row["first_seen"] == time.encode(svc.first_seen)
+    assert row["last_seen"] == time.encode(svc.last_seen)
     assert row["data"] == svc.model_dump_json()  # the serializer itself, same JSON
     assert codec.service(row["data"]) == svc
     names = [c.name for c in tables.service_sources.columns]
-    sources = [dict(zip(names, r, strict=True)) for r in codec.service_source_rows(1, svc, time)]
+    sources = [dict(zip(names, r, strict=True)) for r in source_rows]
     assert [(s["source"], s["state"]) for s in sources] == [
         ("import:nmap", "open|filtered"),
         ("shodan", "open"),
     ]
+    # Each source's own times (equal to the service's or not: the service's are reused)
+    assert [(s["first_seen"], s["last_seen"]) for s in sources] == [
+        (time.encode(seen.first_seen), time.encode(seen.last_seen)) for seen in svc.per_source
+    ]
+    assert len({s["first_seen"] for s in sources}) == 2  # the two sources saw it apart
