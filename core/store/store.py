@@ -8,6 +8,7 @@ large tables stream: memory does not grow with the size of the store.
 from __future__ import annotations
 
 import ipaddress
+import sqlite3
 from collections.abc import Collection, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from itertools import islice
@@ -345,8 +346,36 @@ class Store:
         if ips is not None:
             query = query.where(obs.ip.in_(ips))
         with self._read("reading observations") as conn:
+            if self._engine.dialect.name == "sqlite":
+                yield from codec.group_observations(self._sqlite_rows(conn, query))
+                return
             result = conn.execution_options(yield_per=_YIELD_PER).execute(query)
             yield from codec.group_observations(result)
+
+    def _sqlite_rows(self, conn: sa.Connection, query: sa.Select[Any]) -> Iterator[Any]:
+        """The query's rows through sqlite3's own cursor, a block at a time.
+
+        For the largest read of a run (every observation in scope): SQLAlchemy's result
+        rows cost about 0.8 us more each than the driver's tuples, as much again as
+        SQLite takes to read one. The statement is still SQLAlchemy's, compiled here.
+        """
+        compiled = query.compile(
+            dialect=self._engine.dialect, compile_kwargs={"render_postcompile": True}
+        )
+        params = [compiled.params[name] for name in compiled.positiontup or ()]
+        driver = conn.connection.driver_connection
+        assert driver is not None, "an open connection has its driver's"
+        cursor = driver.cursor()
+        try:
+            cursor.execute(str(compiled), params)
+            while rows := cursor.fetchmany(_YIELD_PER):
+                yield from rows
+        except sqlite3.Error as exc:
+            raise StoreError(
+                f"store {shown(self._engine.url)}: reading observations failed: {exc}"
+            ) from exc
+        finally:
+            cursor.close()
 
     # -- services ------------------------------------------------------------------------
 
@@ -358,10 +387,11 @@ class Store:
         time = self._time
         count = 0
         for batch in _batches(services, BATCH):
-            rows = [codec.service_row(run_id, service, time) for service in batch]
-            source_rows = [
-                row for svc in batch for row in codec.service_source_rows(run_id, svc, time)
-            ]
+            rows, source_rows = [], []
+            for service in batch:
+                row, sources = codec.service_rows(run_id, service, time)
+                rows.append(row)
+                source_rows.extend(sources)
             with self._write("storing services") as conn:
                 self._upsert_services.execute_values(conn, rows)
                 self._upsert_service_sources.execute_values(conn, source_rows)

@@ -8,7 +8,7 @@ from datetime import UTC, timedelta
 import pytest
 import sqlalchemy as sa
 
-from core.errors import InputError
+from core.errors import InputError, StoreError
 from core.models import (
     Conflict,
     Endpoint,
@@ -198,6 +198,20 @@ def test_reading_can_be_limited_to_some_addresses(
     got = [endpoint.ip for endpoint, _ in _all(store, ips=wanted)]
     assert got == ["192.0.2.1", "192.0.2.3", "192.0.2.5", "192.0.2.7"]
     assert _all(store, ips=[]) == []
+
+
+def test_a_failing_read_of_observations_is_a_store_error(store: Store, db_url: str) -> None:
+    # Given a store whose observations table another hand has dropped
+    run_id = store.start_run("enrich", [])
+    store.add_observations(run_id, [observation("192.0.2.1", 80)])
+    engine = sa.create_engine(db_url)
+    with engine.begin() as conn:
+        conn.execute(sa.text("DROP TABLE observations"))
+    engine.dispose()
+
+    # Then reading them fails with the store's own error, naming what it was doing
+    with pytest.raises(StoreError, match="reading observations failed"):
+        _all(store)
 
 
 def test_a_bad_address_filter_is_an_input_error(store: Store) -> None:
