@@ -222,7 +222,7 @@ class _Run:
 
     def _escalate(self) -> None:
         mode = self.in_tls
-        if not self.escalated[mode] and not self.done.is_set():
+        if not self.escalated[mode] and not self.done.is_set() and self.decisive is None:
             self.escalated[mode] = True
             self._wave(mode, first=False)
         self._check_finished()
@@ -242,6 +242,10 @@ class _Run:
     def _check_finished(self) -> None:
         if self.done.is_set():
             return
+        if self.decisive is not None:  # held for the handshake (_on_match): nothing else
+            if not self._tls_undecided():
+                self.done.set()
+            return
         mode = self.in_tls
         running = self._running(mode)
         waiting_on_greeting = {"null", "tls-handshake"}
@@ -256,6 +260,11 @@ class _Run:
     def _on_match(self, record: _Record, match: Match) -> None:
         if match.decisive and self.decisive is None:
             self.decisive, self.decisive_key = match, record.key
+            if not record.tls and _asks_for_tls(record.data) and self._tls_undecided():
+                # A TLS port's plain-HTTP error page (nginx's names itself) is decisive,
+                # yet whether and how the port speaks TLS is half the answer: hold the
+                # decision until the handshake settles (_check_finished ends it).
+                return
             self.done.set()
             return
         # A soft match: run that service's own probes now rather than waiting for wave 2.
@@ -263,8 +272,22 @@ class _Run:
             if match.service in probe.services and (probe.tls or not record.tls):
                 self._launch(probe, record.tls)
 
+    def _tls_undecided(self) -> bool:
+        """Is the TLS handshake still going (asked from any other task)?"""
+        task = self.tasks.get(_TLS_DETECT.name)
+        return (
+            self.tls is None
+            and task is not None
+            and not task.done()
+            and task is not asyncio.current_task()
+        )
+
     def _on_tls(self, summary: TlsSummary) -> None:
         self.tls = summary
+        if self.decisive_key is not None and not self.records[self.decisive_key].tls:
+            # A held plain answer: the probes inside TLS will say what really runs there
+            # (the plain one stays among the soft matches, should they find nothing).
+            self.decisive = self.decisive_key = None
         for key, task in self.tasks.items():
             if not self.records[key].tls and key != "tls-handshake":
                 task.cancel()  # plain probes to a TLS port learn nothing more
@@ -472,6 +495,19 @@ class _Run:
                         "http_title": info.title,
                     }
         return {}
+
+
+_TLS_HINTS = (b"https", b"ssl", b"tls")
+
+
+def _asks_for_tls(data: bytearray) -> bool:
+    """An HTTP 400 that says the port wants TLS, as nginx's, Apache's and Go's do ("The
+    plain HTTP request was sent to HTTPS port", "speaking plain HTTP to an SSL-enabled
+    server port", "an HTTP request to an HTTPS server")."""
+    if not data.startswith(b"HTTP/") or b" 400 " not in data[:16]:
+        return False
+    page = bytes(data).lower()
+    return any(hint in page for hint in _TLS_HINTS)
 
 
 def _page_incomplete(data: bytearray) -> bool:

@@ -84,6 +84,62 @@ def test_https_certificate_sni_and_the_service_inside_tls() -> None:
     assert outcome(fp, "tls-handshake") == "ok"
 
 
+PLAIN_TO_TLS_PORT = (
+    b"HTTP/1.1 400 Bad Request\r\nServer: nginx/1.22.1\r\nContent-Type: text/html\r\n\r\n"
+    b"<html><head><title>400 The plain HTTP request was sent to HTTPS port</title></head>"
+    b"<body><center>nginx/1.22.1</center></body></html>\r\n"
+)
+
+
+def test_a_tls_ports_quick_plain_answer_waits_for_the_slower_handshake() -> None:
+    # nginx answers a plain GET on its TLS port at once, with a page that names nginx (a
+    # decisive match); here the handshake is slower than that answer, as it can be on a
+    # busy machine. Whether the port speaks TLS must still be found, and what runs inside.
+    ctx = server_context(trustme.CA(), "www.example.com")
+
+    async def main() -> Fingerprint:
+        async with serve(http_nginx, tls=ctx) as tls_port:
+
+            async def nginx_tls_port(
+                reader: asyncio.StreamReader, writer: asyncio.StreamWriter
+            ) -> None:
+                first = await reader.read(4096)
+                if not first.startswith(b"\x16"):  # plain HTTP: nginx's 400, at once
+                    writer.write(PLAIN_TO_TLS_PORT)
+                    await writer.drain()
+                    return
+                await asyncio.sleep(0.3)  # a slow handshake: relay it to the TLS server
+                up_reader, up_writer = await asyncio.open_connection("127.0.0.1", tls_port)
+                try:
+                    up_writer.write(first)
+                    await up_writer.drain()
+
+                    async def pump(src: asyncio.StreamReader, dst: asyncio.StreamWriter) -> None:
+                        for _ in range(1000):  # bounded
+                            chunk = await src.read(4096)
+                            if not chunk:
+                                return
+                            dst.write(chunk)
+                            await dst.drain()
+
+                    await asyncio.gather(pump(reader, up_writer), pump(up_reader, writer))
+                finally:
+                    up_writer.close()
+
+            async with serve(nginx_tls_port) as port:
+                return await fingerprint(
+                    "127.0.0.1", port, hostnames=["www.example.com"], options=FAST
+                )
+
+    fp = run(main())
+    assert outcome(fp, "http-get") in ("ok", "cancelled")
+    assert fp.tls is not None and fp.tls.cert is not None
+    assert fp.tls.cert.subject is not None and "www.example.com" in str(fp.tls.cert.sans)
+    assert (fp.service, fp.product, fp.version) == ("http", "nginx", "1.22.1")
+    assert fp.evidence is not None and fp.evidence.tls  # decided inside TLS
+    assert fp.http_title == "Example Portal"
+
+
 def test_imaps_greeting_is_read_on_the_detection_connection() -> None:
     ctx = server_context(trustme.CA(), "imap.example.com")
 
