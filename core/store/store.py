@@ -280,11 +280,14 @@ class Store:
                         block, rows = rows, []
                         count += self._insert_sorted(block)
             except BaseException:
-                self._insert_sorted(rows)  # the input's failure: keep what it gave
+                if rows:  # the input failed (a failed write left none): keep what it gave
+                    self._insert_sorted(rows)
                 raise
             return count + self._insert_sorted(rows)
 
     def _insert_sorted(self, rows: list[tuple[Any, ...]]) -> int:
+        if not rows:
+            return 0
         # Stable: an endpoint's rows keep their order, and so their ids do.
         rows.sort(key=_ENDPOINT_OF_ROW)
         with self._write("storing observations") as conn:
