@@ -66,6 +66,14 @@ def _batches(items: Iterable[T], size: int) -> Iterator[list[T]]:
         yield batch
 
 
+def _address_chunks(ips: Collection[str] | None) -> Iterable[list[str] | None]:
+    """`ips` canonical, deduplicated and sorted, in chunks for `ip IN (...)`; [None] for
+    no filter at all. Chunks in sorted order keep a query's output ordered as without one."""
+    if ips is None:
+        return [None]
+    return _batches(sorted({_canonical(ip) for ip in ips}), _IN_CHUNK)
+
+
 def _canonical(ip: str) -> str:
     try:
         return ipaddress.ip_address(ip.strip()).compressed
@@ -303,12 +311,7 @@ class Store:
         database, so memory holds one endpoint's observations, not the table. `ips`
         restricts the result to those addresses.
         """
-        if ips is None:
-            yield from self._endpoint_groups(None)
-            return
-        wanted = sorted({_canonical(ip) for ip in ips})
-        # Chunks in sorted order keep the overall output ordered as without a filter.
-        for chunk in _batches(wanted, _IN_CHUNK):
+        for chunk in _address_chunks(ips):
             yield from self._endpoint_groups(chunk)
 
     def address_shares(self, ips: Collection[str] | None, observations: int) -> Iterator[list[str]]:
@@ -317,13 +320,10 @@ class Store:
         the work for processes that reconcile side by side. Streamed."""
         obs = tables.observations.c
         query = sa.select(obs.ip, sa.func.count()).group_by(obs.ip).order_by(obs.ip)
-        chunks: Iterable[list[str] | None] = [None]
-        if ips is not None:
-            chunks = _batches(sorted({_canonical(ip) for ip in ips}), _IN_CHUNK)
         share: list[str] = []
         held = 0
         with self._read("sharing out addresses") as conn:
-            for chunk in chunks:
+            for chunk in _address_chunks(ips):
                 chosen = query if chunk is None else query.where(obs.ip.in_(chunk))
                 for ip, count in conn.execution_options(yield_per=_YIELD_PER).execute(chosen):
                     share.append(ip)
