@@ -16,6 +16,15 @@ from datetime import UTC, datetime
 from typing import Any, ClassVar
 
 
+def as_utc(value: datetime) -> datetime:
+    """`value` in UTC; a naive time is taken as UTC already. (Here, not in core.models,
+    so that CertSummary can use it without pydantic; the models' times use it too.)"""
+    if value.tzinfo is UTC:
+        return value  # the common case: our own times and every parsed provider time
+    # Providers omit the zone (Shodan, Criminal IP): their times are UTC by convention.
+    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
 @dataclass(frozen=True, slots=True)
 class CertSummary:
     __pydantic_config__: ClassVar[dict[str, Any]] = {"extra": "forbid"}
@@ -34,8 +43,6 @@ class CertSummary:
         for name in ("not_before", "not_after"):
             value = getattr(self, name)
             if value is not None and value.tzinfo is not UTC:
-                # Providers omit the zone (their times are UTC by convention).
-                utc = value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
-                object.__setattr__(self, name, utc)
+                object.__setattr__(self, name, as_utc(value))
         if not isinstance(self.sans, tuple):
             object.__setattr__(self, "sans", tuple(self.sans))

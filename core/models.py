@@ -17,6 +17,7 @@ from typing import Annotated, Any, TypeVar
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
 from core.certificate import CertSummary as CertSummary  # re-exported: a model's field
+from core.certificate import as_utc
 
 BANNER_CAP = 2048
 """Banners are capped before they are stored: hostile services send endless ones."""
@@ -49,15 +50,8 @@ def _already_canonical(value: str) -> bool:
         return False
 
 
-def _utc(value: datetime) -> datetime:
-    if value.tzinfo is UTC:
-        return value  # the common case: our own times and every parsed provider time
-    # Providers omit the zone (Shodan, Criminal IP): their times are UTC by convention.
-    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
-
-
 IpStr = Annotated[str, AfterValidator(_canonical_ip)]
-UtcDatetime = Annotated[datetime, AfterValidator(_utc)]
+UtcDatetime = Annotated[datetime, AfterValidator(as_utc)]
 
 
 class Frozen(BaseModel):

@@ -11,13 +11,13 @@ from datetime import UTC, datetime, timedelta, timezone
 import pytest
 from pydantic import ValidationError
 
+from core.certificate import as_utc
 from core.models import (
     Endpoint,
     Observation,
     Transport,
     _already_canonical,
     _canonical_ip,
-    _utc,
     replaced,
     trusted,
 )
@@ -85,9 +85,9 @@ def test_times_are_utc_whatever_zone_they_came_in() -> None:
     aware = datetime(2026, 1, 2, 3, 4, 5, tzinfo=timezone(timedelta(hours=2)))
     naive = datetime(2026, 1, 2, 3, 4, 5)
     utc = datetime(2026, 1, 2, 1, 4, 5, tzinfo=UTC)
-    assert _utc(aware) == utc and _utc(aware).tzinfo is UTC
-    assert _utc(naive) == datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC)
-    assert _utc(utc) is utc  # already UTC: kept as it is
+    assert as_utc(aware) == utc and as_utc(aware).tzinfo is UTC
+    assert as_utc(naive) == datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC)
+    assert as_utc(utc) is utc  # already UTC: kept as it is
     obs = Observation.model_validate(
         {
             "endpoint": {"ip": "192.0.2.1", "port": 80},
