@@ -20,6 +20,13 @@ Scalar = str | int | float | bool | None
 Values = Mapping[str, Scalar]
 LazyValues = Values | Callable[[], Values]
 """Values, or how to get them: most imports never read them (only verdicts print them)."""
+
+
+def worked_out(values: LazyValues) -> Values:
+    """The values themselves, calling for them if they are not worked out yet."""
+    return values() if callable(values) else values
+
+
 Normalizer = Callable[[RawRecord], list[Observation]]
 """A provider's pure mapping of one raw record onto observations (a connector's `normalize`)."""
 
@@ -73,8 +80,7 @@ class ImportedClaim:
 
     @property
     def values(self) -> Values:
-        if callable(self._values):
-            self._values = self._values()
+        self._values = worked_out(self._values)
         return self._values
 
     def __eq__(self, other: object) -> bool:

@@ -24,7 +24,7 @@ from pydantic import ValidationError
 from core.errors import PortintelError
 from core.importers import censys_export, netlas_export, shodan_export
 from core.importers.parsed import BadRow, Context, Ignored, Parsed, Parser, ProviderRow, Row
-from core.importers.records import Format, LazyValues, Normalizer
+from core.importers.records import Format, LazyValues, Normalizer, worked_out
 from core.models import Kind, Observation
 from core.parallel import ordered_map
 
@@ -54,7 +54,7 @@ class Mapped(NamedTuple):
         """The same claims with their values worked out (to send them to another process)."""
         return Mapped(
             self.line,
-            [(obs, values() if callable(values) else values) for obs, values in self.claims],
+            [(obs, worked_out(values)) for obs, values in self.claims],
         )
 
 
