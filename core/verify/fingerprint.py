@@ -506,7 +506,7 @@ def _asks_for_tls(data: bytearray) -> bool:
     server port", "an HTTP request to an HTTPS server")."""
     if not data.startswith(b"HTTP/") or b" 400 " not in data[:16]:
         return False
-    page = bytes(data).lower()
+    page = data.lower()
     return any(hint in page for hint in _TLS_HINTS)
 
 
