@@ -260,10 +260,11 @@ class _Run:
     def _on_match(self, record: _Record, match: Match) -> None:
         if match.decisive and self.decisive is None:
             self.decisive, self.decisive_key = match, record.key
-            if not record.tls and _asks_for_tls(record.data) and self._tls_undecided():
-                # A TLS port's plain-HTTP error page (nginx's names itself) is decisive,
-                # yet whether and how the port speaks TLS is half the answer: hold the
-                # decision until the handshake settles (_check_finished ends it).
+            if not record.tls and _http_400(record.data) and self._tls_undecided():
+                # What a TLS port (nginx, Apache, Go) answers to any probe sent in plain,
+                # decisive as it names the server: yet whether and how the port speaks
+                # TLS is half the answer. Hold the decision until the handshake settles
+                # (_check_finished ends it); on a plain port that takes one failed hello.
                 return
             self.done.set()
             return
@@ -497,17 +498,9 @@ class _Run:
         return {}
 
 
-_TLS_HINTS = (b"https", b"ssl", b"tls")
-
-
-def _asks_for_tls(data: bytearray) -> bool:
-    """An HTTP 400 that says the port wants TLS, as nginx's, Apache's and Go's do ("The
-    plain HTTP request was sent to HTTPS port", "speaking plain HTTP to an SSL-enabled
-    server port", "an HTTP request to an HTTPS server")."""
-    if not data.startswith(b"HTTP/") or b" 400 " not in data[:16]:
-        return False
-    page = data.lower()
-    return any(hint in page for hint in _TLS_HINTS)
+def _http_400(data: bytearray) -> bool:
+    """An HTTP 400 Bad Request: among others, a TLS port's answer to plain bytes."""
+    return data.startswith(b"HTTP/") and b" 400 " in data[:16]
 
 
 def _page_incomplete(data: bytearray) -> bool:
